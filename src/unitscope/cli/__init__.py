@@ -1,0 +1,62 @@
+"""The `unitscope` command: argument parsing only; each verb lives in its own module here.
+
+A verb module defines VERB, HELP, ORDER, `add_arguments(parser)` and `run(args)`; it is found
+by scanning this package, so adding a verb touches no other file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import warnings
+from types import ModuleType
+
+from ..errors import UnitscopeError
+
+
+def _verb_modules() -> list[ModuleType]:
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "VERB"):
+            found.append(module)
+    return sorted(found, key=lambda m: (getattr(m, "ORDER", 100), m.VERB))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with one sub-parser per verb."""
+    parser = argparse.ArgumentParser(
+        prog="unitscope",
+        description="See what the units of a neural network have learned.",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for module in _verb_modules():
+        verb = sub.add_parser(module.VERB, help=module.HELP, description=module.HELP)
+        module.add_arguments(verb)
+        verb.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line on stderr and exit with 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            code = args._run(args)
+    except UnitscopeError as exc:
+        print(f"unitscope: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("unitscope: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""`unitscope layers MODEL`: every hookable module with its output shape and channel count."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models import trace_layers
+from ._common import add_model_arguments, model_from_args
+
+VERB = "layers"
+HELP = "list every hookable module with its output shape and channel count"
+ORDER = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--size", type=int, help="input size for the dummy forward")
+
+
+def run(args: argparse.Namespace) -> int:
+    model = model_from_args(args)
+    rows = trace_layers(model, args.size)
+    width = max(len(r.name) for r in rows)
+    kind_w = max(len(r.kind) for r in rows)
+    size = args.size or model.input_spec.size
+    print(f"# {model.name}: {len(rows)} hookable modules, input 3x{size}x{size}")
+    print(f"{'layer':<{width}}  {'type':<{kind_w}}  {'channels':>8}  output shape")
+    for r in rows:
+        shape = "x".join(str(d) for d in r.shape[1:])
+        note = f"  (called {r.calls}x)" if r.calls > 1 else ""
+        print(f"{r.name:<{width}}  {r.kind:<{kind_w}}  {r.channels:>8}  {shape}{note}")
+    return 0

@@ -1,0 +1,57 @@
+"""Reading and writing images as float CHW tensors in [0, 1], with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
+    """Load an RGB image as a 3xHxW float tensor in [0, 1], resized to size x size if given."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image '{path}' does not exist")
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if size is not None and img.size != (size, size):
+                img = img.resize((size, size), Image.BILINEAR)
+            array = np.asarray(img, dtype=np.uint8).copy()
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"cannot read image '{path}': {exc}; is it a valid image file?") from None
+    return torch.from_numpy(array).permute(2, 0, 1).float().div(255.0)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """A 3xHxW (or HxW) [0, 1] tensor as an HxWx3 (HxW) uint8 array, rounded."""
+    array = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+    if array.dim() == 3:
+        array = array.permute(1, 2, 0)
+    return array.numpy()
+
+
+def save_png(image: torch.Tensor | np.ndarray, path: str | Path) -> Path:
+    """Save a [0, 1] tensor or a uint8 array as a PNG (deterministic bytes for equal pixels)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = to_uint8(image) if isinstance(image, torch.Tensor) else np.asarray(image)
+    Image.fromarray(array).save(path, format="PNG", optimize=False)
+    return path
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under a folder, sorted, recursing into subfolders."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"'{folder}' is not a folder of images")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under '{folder}'")
+    return files

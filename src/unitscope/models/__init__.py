@@ -1,0 +1,17 @@
+"""Loading models by spec and describing their inputs and layers."""
+
+from .inspect import LayerInfo, trace_layers
+from .loading import load_model, read_state_dict
+from .spec import InputSpec, Model
+from .toy import TOY_LAYERS, ToyNet
+
+__all__ = [
+    "InputSpec",
+    "LayerInfo",
+    "Model",
+    "TOY_LAYERS",
+    "ToyNet",
+    "load_model",
+    "read_state_dict",
+    "trace_layers",
+]

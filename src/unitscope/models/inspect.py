@@ -1,0 +1,65 @@
+"""Shapes and execution order of every module, from one dummy forward."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .spec import Model
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One hookable module as seen in a forward pass."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    calls: int
+
+    @property
+    def channels(self) -> int:
+        return self.shape[1] if len(self.shape) > 1 else 1
+
+
+def hookable_names(module: nn.Module) -> list[str]:
+    """Every named submodule (the root excluded), in registration order."""
+    return [name for name, _ in module.named_modules() if name]
+
+
+def trace_layers(model: Model, size: int | None = None) -> list[LayerInfo]:
+    """Run one example through the model and list modules in the order their outputs appeared."""
+    order: dict[str, LayerInfo] = {}
+    handles = []
+    for name, module in model.module.named_modules():
+        if not name:
+            continue
+
+        def hook(m, _i, out, name=name):
+            if not isinstance(out, torch.Tensor):
+                return
+            prev = order.get(name)
+            calls = prev.calls + 1 if prev else 1
+            order.pop(name, None)  # re-insert so the order reflects the last call
+            order[name] = LayerInfo(name, type(m).__name__, tuple(out.shape), calls)
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(model.example_input(1, size))
+    finally:
+        for h in handles:
+            h.remove()
+    return list(order.values())
+
+
+def layer_shapes(model: Model, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """Output shape of each named layer for a batch of one at the model's input size."""
+    from ..probe import Probe
+
+    with Probe(model.module, names, stop_early=True) as probe, torch.no_grad():
+        acts = probe(model.input_spec.normalize(model.example_input(1)))
+    return {name: tuple(a.shape) for name, a in acts.items()}

@@ -1,0 +1,180 @@
+"""`load_model(spec)`: the built-in toy, torchvision/timm names, checkpoints, `pkg.mod:factory`."""
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, UnknownModelError, closest
+from .inspect import hookable_names
+from .spec import InputSpec, Model
+from .toy import TOY_MEAN, TOY_SIZE, TOY_STD, ToyNet
+
+TOY_WEIGHTS = "toy.pt"
+
+
+def load_model(
+    spec: str | nn.Module,
+    weights: str | Path | None = "DEFAULT",
+    arch: str | None = None,
+    device: str | torch.device = "cpu",
+    input_spec: InputSpec | None = None,
+) -> Model:
+    """Build a `Model` in eval mode from a spec.
+
+    spec: "toy"; a torchvision name ("resnet18"; weights "DEFAULT", None or a state_dict path);
+    "timm:NAME" (if timm is installed); a checkpoint path with `arch=`; "package.module:factory";
+    or an `nn.Module`.
+    """
+    if isinstance(spec, nn.Module):
+        model = Model(spec, input_spec or InputSpec(), type(spec).__name__, hookable_names(spec))
+    elif isinstance(spec, str) and spec.endswith((".pt", ".pth", ".ckpt")) and arch:
+        model = load_model(arch, weights=spec, device=device, input_spec=input_spec)
+    elif spec == "toy":
+        model = _load_toy(weights)
+    elif isinstance(spec, str) and ":" in spec and not spec.startswith("timm:"):
+        model = _load_factory(spec)
+    elif isinstance(spec, str) and spec.startswith("timm:"):
+        model = _load_timm(spec[5:], weights)
+    else:
+        model = _load_torchvision(str(spec), weights)
+    if input_spec is not None:
+        model.input_spec = input_spec
+    model.module.eval().to(device)
+    return model
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a state_dict safely (weights_only); unwrap {'state_dict': ...} / {'model': ...}."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint '{path}' does not exist; give the path to a .pt state_dict")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt or unsafe files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"cannot read checkpoint '{path}': {first[:200]}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint '{path}' holds no state_dict (found {type(state).__name__})")
+    return state
+
+
+def load_state(module: nn.Module, path: str | Path) -> None:
+    """Load a checkpoint into `module`, explaining a mismatch in one line."""
+    state = read_state_dict(path)
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:240]
+        raise CheckpointError(
+            f"checkpoint '{path}' does not fit {type(module).__name__}: {detail}"
+        ) from None
+
+
+def _load_toy(weights: str | Path | None) -> Model:
+    meta: dict[str, Any] = {}
+    if weights is None:
+        num_classes = None
+    elif weights == "DEFAULT":
+        ref = resources.files("unitscope.models") / "weights" / TOY_WEIGHTS
+        if ref.is_file():
+            with resources.as_file(ref) as path:
+                meta = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            warnings.warn(
+                "toy: no trained weights shipped yet; using random weights",
+                stacklevel=3,
+            )
+    else:
+        meta = {"state_dict": read_state_dict(weights)}
+    classes = meta.get("class_names")
+    module = ToyNet(num_classes=len(classes) if classes else 12)
+    if "state_dict" in meta:
+        try:
+            module.load_state_dict(meta["state_dict"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"toy weights do not fit ToyNet: {str(exc)[:200]}") from None
+    spec = InputSpec(TOY_SIZE, TOY_MEAN, TOY_STD)
+    return Model(module, spec, "toy", hookable_names(module), list(classes) if classes else None)
+
+
+def _load_factory(spec: str) -> Model:
+    mod_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UnknownModelError(f"cannot import '{spec}': {exc}; write 'package.module:factory'") from None
+    module = factory()
+    if isinstance(module, Model):
+        return module
+    if not isinstance(module, nn.Module):
+        raise UnknownModelError(f"'{spec}' returned {type(module).__name__}, not an nn.Module")
+    spec_attr = getattr(module, "input_spec", None)
+    input_spec = spec_attr if isinstance(spec_attr, InputSpec) else InputSpec()
+    return Model(module, input_spec, spec, hookable_names(module))
+
+
+def _load_torchvision(name: str, weights: str | Path | None) -> Model:
+    import torchvision.models as tvm
+
+    names = tvm.list_models(module=tvm)
+    if name not in names:
+        near = ", ".join(closest(name, names + ["toy"]))
+        raise UnknownModelError(
+            f"unknown model '{name}'; closest: {near} (or 'toy', 'timm:NAME', 'pkg.module:factory')"
+        )
+    enum = tvm.get_model_weights(name)
+    default = enum.DEFAULT
+    if weights == "DEFAULT" or (isinstance(weights, str) and weights in enum.__members__):
+        chosen = default if weights == "DEFAULT" else enum[weights]
+        module = tvm.get_model(name, weights=chosen)
+        meta_weights = chosen
+    else:
+        module = tvm.get_model(name, weights=None, **_aux_logits_off(name))
+        if weights is not None:
+            load_state(module, weights)
+        meta_weights = default
+    input_spec = _spec_from_weights(meta_weights)
+    classes = list(meta_weights.meta.get("categories") or []) or None
+    return Model(module, input_spec, name, hookable_names(module), classes)
+
+
+def _aux_logits_off(name: str) -> dict[str, Any]:
+    """Random-weight googlenet/inception build auxiliary heads by default; we want plain eval nets."""
+    return {"aux_logits": False, "init_weights": True} if name in ("googlenet", "inception_v3") else {}
+
+
+def _spec_from_weights(weights: Any) -> InputSpec:
+    """Read crop size, mean and std from torchvision's own transforms metadata (no download)."""
+    transform = weights.transforms()
+    size = getattr(transform, "crop_size", [224])
+    size = size[0] if isinstance(size, (list, tuple)) else int(size)
+    mean = tuple(float(v) for v in getattr(transform, "mean", InputSpec.mean))
+    std = tuple(float(v) for v in getattr(transform, "std", InputSpec.std))
+    return InputSpec(int(size), mean, std)
+
+
+def _load_timm(name: str, weights: str | Path | None) -> Model:
+    try:
+        import timm
+    except ImportError:
+        raise UnknownModelError("timm is not installed; `pip install timm` to use 'timm:NAME'") from None
+    if name not in timm.list_models():
+        near = ", ".join(closest(name, timm.list_models()))
+        raise UnknownModelError(f"unknown timm model '{name}'; closest: {near}")
+    module = timm.create_model(name, pretrained=weights == "DEFAULT")
+    if weights not in (None, "DEFAULT"):
+        load_state(module, weights)
+    cfg = timm.data.resolve_data_config({}, model=module)
+    spec = InputSpec(int(cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]))
+    return Model(module, spec, f"timm:{name}", hookable_names(module))

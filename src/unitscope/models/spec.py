@@ -1,0 +1,89 @@
+"""What a loaded model carries besides its weights: input size and normalization, layer names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import UnitOutOfRangeError, unknown_layer
+from ..units import Unit
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input the model expects: square size in pixels and per-channel mean/std of [0, 1] images."""
+
+    size: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Map [0, 1] NCHW images to what the model was trained on."""
+        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+        return (images - mean) / std
+
+    def denormalize(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Inverse of `normalize`, back to [0, 1] images."""
+        mean = torch.tensor(self.mean, device=inputs.device, dtype=inputs.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=inputs.device, dtype=inputs.dtype).view(1, 3, 1, 1)
+        return inputs * std + mean
+
+
+@dataclass
+class Model:
+    """An `nn.Module` in eval mode with its `InputSpec`, hookable layer names and class names."""
+
+    module: nn.Module
+    input_spec: InputSpec
+    name: str
+    layer_names: list[str]
+    class_names: list[str] | None = None
+    _channels: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """Forward [0, 1] images (normalized here, never by the caller)."""
+        return self.module(self.input_spec.normalize(images))
+
+    def check_layer(self, layer: str) -> str:
+        """Return `layer` if it is a module of the model, else raise listing the closest names."""
+        if layer not in self.layer_names:
+            raise unknown_layer(layer, self.layer_names)
+        return layer
+
+    def channel_count(self, layer: str) -> int:
+        """Channels (dim 1) of a layer's output, found with one dummy forward and cached."""
+        self.check_layer(layer)
+        if layer not in self._channels:
+            from .inspect import layer_shapes
+
+            for name, shape in layer_shapes(self, [layer]).items():
+                self._channels[name] = shape[1] if len(shape) > 1 else 1
+        return self._channels[layer]
+
+    def check_unit(self, unit: Unit | str) -> Unit:
+        """Validate a unit address against the model: known layer, channels in range."""
+        unit = Unit.parse(unit) if isinstance(unit, str) else unit
+        self.check_layer(unit.layer)
+        n = self.channel_count(unit.layer)
+        for c in unit.channels or []:
+            if c >= n:
+                raise UnitOutOfRangeError(
+                    f"unit '{unit}': channel {c} is out of range; layer '{unit.layer}' has "
+                    f"{n} channels (0-{n - 1})"
+                )
+        return unit
+
+    def units(self, unit: Unit | str) -> list[Unit]:
+        """Expand an address into validated single-channel units."""
+        unit = self.check_unit(unit)
+        return unit.expand(self.channel_count(unit.layer))
+
+    def example_input(self, batch: int = 1, size: int | None = None) -> torch.Tensor:
+        """A mid-gray batch at the model's input size, for shape discovery."""
+        size = size or self.input_spec.size
+        param = next(self.module.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        return torch.full((batch, 3, size, size), 0.5, device=device)

@@ -1,0 +1,163 @@
+"""Record activations of named modules for one forward pass, and stop after the deepest one.
+
+Later layers never run, so probing `layer2` of a ResNet costs the forward up to `layer2`.
+Recorded tensors stay in the autograd graph (for visualize and compose), are safe from in-place
+ops that follow them, and modules called several times are recorded per call.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .errors import unknown_layer
+
+
+class _StopForward(Exception):
+    """Raised inside a hook to end the forward pass once every requested module has run."""
+
+
+_CALL_COUNTS: weakref.WeakKeyDictionary[nn.Module, dict] = weakref.WeakKeyDictionary()
+
+
+def module_lookup(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
+    """Map layer names to modules; unknown names raise an error listing the closest ones."""
+    modules = dict(model.named_modules())
+    found = {}
+    for name in names:
+        if name not in modules or name == "":
+            raise unknown_layer(name, [n for n in modules if n])
+        found[name] = modules[name]
+    return found
+
+
+def call_counts(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> dict[str, int]:
+    """How many times each named module runs in one forward (cached per model and input shape).
+
+    Found with one no-grad forward of a single example, so early stop knows when the last call
+    of a shared module (ResNet's `relu`) has happened.
+    """
+    cache = _CALL_COUNTS.setdefault(model, {})
+    key = (tuple(x.shape[1:]), tuple(sorted(names)))
+    if key not in cache:
+        counts = dict.fromkeys(names, 0)
+        handles = []
+        for name, module in module_lookup(model, names).items():
+            def hook(_m, _i, _o, name=name):
+                counts[name] += 1
+            handles.append(module.register_forward_hook(hook))
+        try:
+            with torch.no_grad():
+                model(x[:1])
+        finally:
+            for h in handles:
+                h.remove()
+        cache[key] = counts
+    return dict(cache[key])
+
+
+class Probe:
+    """Context manager recording the outputs of `layers` when the model is called through it.
+
+    >>> with Probe(model, ["layer2"]) as probe:
+    ...     acts = probe(x)          # forward stops after layer2
+    >>> acts["layer2"].shape
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layers: Sequence[str],
+        stop_early: bool = True,
+        transform: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.model = model
+        self.layers = list(dict.fromkeys(layers))
+        self.stop_early = stop_early
+        self.transform = transform
+        self.modules = module_lookup(model, self.layers)
+        self.calls: dict[str, list[torch.Tensor]] = {}
+        self._expected: dict[str, int] = {}
+        self._expected_shape: tuple | None = None
+        self._handles: list = []
+        self.output: torch.Tensor | None = None
+        self.stopped_early = False
+
+    def __enter__(self) -> Probe:
+        for name, module in self.modules.items():
+            self._handles.append(module.register_forward_hook(self._make_hook(name)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _make_hook(self, name: str):
+        def hook(_module, _inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"layer '{name}' returns {type(output).__name__}, not a tensor")
+            recorded = self.transform(name, output) if self.transform else output
+            self.calls.setdefault(name, []).append(recorded)
+            if self.stop_early and self._all_done():
+                raise _StopForward
+            # Later in-place ops (ReLU(inplace=True)) act on this copy, not on the record.
+            return output.clone() if recorded is output else None
+
+        return hook
+
+    def _all_done(self) -> bool:
+        return all(len(self.calls.get(n, ())) >= self._expected[n] for n in self.layers)
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the model on `x` and return {layer: activation of its last call}."""
+        if not self._handles:
+            raise RuntimeError("use Probe as a context manager: `with Probe(model, layers) as p:`")
+        self.calls = {}
+        self.output = None
+        self.stopped_early = False
+        if self.stop_early and self._expected_shape != tuple(x.shape[1:]):
+            self._expected = self._counts(x)
+            self._expected_shape = tuple(x.shape[1:])
+        try:
+            self.output = self.model(x)
+        except _StopForward:
+            self.stopped_early = True
+        return self.activations
+
+    def _counts(self, x: torch.Tensor) -> dict[str, int]:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        try:
+            counts = call_counts(self.model, x, self.layers)
+        finally:
+            self.__enter__()
+        for name, count in counts.items():
+            if count > 1:
+                warnings.warn(
+                    f"module '{name}' runs {count} times per forward; using its last call "
+                    f"(Probe.calls['{name}'] has all of them)",
+                    stacklevel=3,
+                )
+        return counts
+
+    @property
+    def activations(self) -> dict[str, torch.Tensor]:
+        """The last recorded call of every requested layer."""
+        return {name: calls[-1] for name, calls in self.calls.items()}
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self.calls[name][-1]
+
+
+def record(
+    model: nn.Module, x: torch.Tensor, layers: Sequence[str], stop_early: bool = True
+) -> dict[str, torch.Tensor]:
+    """One-shot helper: the activations of `layers` on `x`."""
+    with Probe(model, layers, stop_early=stop_early) as probe:
+        return probe(x)
