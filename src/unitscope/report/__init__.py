@@ -1,0 +1,1 @@
+"""HTML output: Jinja2 templates (autoescaped), static assets, plots."""
