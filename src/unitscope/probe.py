@@ -38,8 +38,9 @@ def module_lookup(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module
 def call_counts(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> dict[str, int]:
     """How many times each named module runs in one forward (cached per model and input shape).
 
-    Found with one no-grad forward of a single example, so early stop knows when the last call
-    of a shared module (ResNet's `relu`) has happened.
+    Found with one forward on the meta device (shapes only, no arithmetic, no real layer runs),
+    so early stop knows when the last call of a shared module (ResNet's `relu`) has happened.
+    Falls back to a no-grad forward of one real example for models that cannot run on meta.
     """
     cache = _CALL_COUNTS.setdefault(model, {})
     key = (tuple(x.shape[1:]), tuple(sorted(names)))
@@ -51,13 +52,29 @@ def call_counts(model: nn.Module, x: torch.Tensor, names: Sequence[str]) -> dict
                 counts[name] += 1
             handles.append(module.register_forward_hook(hook))
         try:
-            with torch.no_grad():
-                model(x[:1])
+            if not _count_on_meta(model, x):
+                counts.update(dict.fromkeys(names, 0))
+                with torch.no_grad():
+                    model(x[:1])
         finally:
             for h in handles:
                 h.remove()
         cache[key] = counts
     return dict(cache[key])
+
+
+def _count_on_meta(model: nn.Module, x: torch.Tensor) -> bool:
+    """Run the model with meta parameters and input; False if some op does not support meta."""
+    meta = {
+        name: torch.empty_like(t, device="meta")
+        for name, t in [*model.named_parameters(), *model.named_buffers()]
+    }
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(model, meta, (x[:1].to("meta"),))
+    except Exception:  # noqa: BLE001 - any failure means "count on real data instead"
+        return False
+    return True
 
 
 class Probe:

@@ -82,21 +82,15 @@ def load_state(module: nn.Module, path: str | Path) -> None:
 
 
 def _load_toy(weights: str | Path | None) -> Model:
-    meta: dict[str, Any] = {}
+    """Trained weights ship in the package; weights=None keeps the architecture, random values."""
+    meta = _shipped_toy()
     if weights is None:
-        num_classes = None
+        meta = {"class_names": meta.get("class_names")}
     elif weights == "DEFAULT":
-        ref = resources.files("unitscope.models") / "weights" / TOY_WEIGHTS
-        if ref.is_file():
-            with resources.as_file(ref) as path:
-                meta = torch.load(path, map_location="cpu", weights_only=True)
-        else:
-            warnings.warn(
-                "toy: no trained weights shipped yet; using random weights",
-                stacklevel=3,
-            )
+        if "state_dict" not in meta:
+            warnings.warn("toy: no trained weights shipped yet; using random weights", stacklevel=3)
     else:
-        meta = {"state_dict": read_state_dict(weights)}
+        meta = {"class_names": meta.get("class_names"), "state_dict": read_state_dict(weights)}
     classes = meta.get("class_names")
     module = ToyNet(num_classes=len(classes) if classes else 12)
     if "state_dict" in meta:
@@ -106,6 +100,15 @@ def _load_toy(weights: str | Path | None) -> Model:
             raise CheckpointError(f"toy weights do not fit ToyNet: {str(exc)[:200]}") from None
     spec = InputSpec(TOY_SIZE, TOY_MEAN, TOY_STD)
     return Model(module, spec, "toy", hookable_names(module), list(classes) if classes else None)
+
+
+def _shipped_toy() -> dict[str, Any]:
+    """The weights file in the package: {'state_dict', 'class_names', 'meta'}, or {} if absent."""
+    ref = resources.files("unitscope.models") / "weights" / TOY_WEIGHTS
+    if not ref.is_file():
+        return {}
+    with resources.as_file(ref) as path:
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _load_factory(spec: str) -> Model:

@@ -1,0 +1,129 @@
+"""Receptive fields computed from the network itself, not guessed from layer names.
+
+A geometric copy of the model (conv weights all ones, no biases, ReLU and BatchNorm as identity,
+max-pools as average pools of the same shape) has no cancellation and no dead paths, so the
+nonzero support of the input gradient of one output position is exactly its receptive field.
+Works for any graph (ResNet skips included) whose spatial ops are modules. Adaptive pools are
+measured as if the input were larger when a field outgrows the image, so boxes of layers after
+an adaptive pool are approximate.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import BadInputError
+from .models.spec import Model
+from .probe import Probe
+
+_POOLS = {
+    nn.MaxPool2d: lambda m: nn.AvgPool2d(m.kernel_size, m.stride, m.padding, m.ceil_mode),
+    nn.AdaptiveMaxPool2d: lambda m: nn.AdaptiveAvgPool2d(m.output_size),
+}
+_IDENTITY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Dropout, nn.BatchNorm2d,
+             nn.Hardswish, nn.Sigmoid, nn.Tanh)
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """Where one position of a layer looks in the input: box size, stride and offset in pixels."""
+
+    layer: str
+    input_size: int
+    size: tuple[int, int]  # (height, width) of the unclipped box
+    stride: tuple[int, int]  # (y, x) pixels moved per output position
+    offset: tuple[int, int]  # (y0, x0) of the box of position (0, 0), may be negative
+    map_size: tuple[int, int]  # (H, W) of the layer's output
+
+    def box(self, x: int, y: int) -> tuple[int, int, int, int]:
+        """Input box (x0, y0, x1, y1), end exclusive, clipped to the image, for position (x, y)."""
+        y0 = self.offset[0] + y * self.stride[0]
+        x0 = self.offset[1] + x * self.stride[1]
+        y1, x1 = y0 + self.size[0], x0 + self.size[1]
+        n = self.input_size
+        return max(x0, 0), max(y0, 0), min(x1, n), min(y1, n)
+
+
+def crop(image: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """The part of a 3xHxW image inside a (x0, y0, x1, y1) box."""
+    x0, y0, x1, y1 = box
+    return image[:, y0:y1, x0:x1]
+
+
+_CACHE: dict[tuple[int, str, int], ReceptiveField] = {}
+
+
+def receptive_field(model: Model, layer: str, size: int | None = None) -> ReceptiveField:
+    """Receptive field of `layer` at input `size` (the model's own by default); cached."""
+    model.check_layer(layer)
+    size = size or model.input_spec.size
+    key = (id(model.module), layer, size)
+    if key not in _CACHE:
+        _CACHE[key] = _measure(model.module, layer, size)
+    return _CACHE[key]
+
+
+def _geometric_copy(module: nn.Module) -> nn.Module:
+    """The model with every op that could cancel or block a gradient made geometric."""
+    geo = copy.deepcopy(module).float().cpu().eval()
+    for name, child in list(geo.named_modules()):
+        replacement = None
+        if type(child) in _POOLS:
+            replacement = _POOLS[type(child)](child)
+        elif isinstance(child, _IDENTITY):
+            replacement = nn.Identity()
+        if replacement is not None and name:
+            parent_name, _, attr = name.rpartition(".")
+            parent = geo.get_submodule(parent_name) if parent_name else geo
+            setattr(parent, attr, replacement)
+    with torch.no_grad():
+        for child in geo.modules():
+            if isinstance(child, (nn.Conv2d, nn.Linear)):
+                child.weight.fill_(1.0)
+                if child.bias is not None:
+                    child.bias.zero_()
+    return geo
+
+
+def _support(geo: nn.Module, layer: str, size: int, y: int, x: int) -> tuple[int, int, int, int]:
+    image = torch.ones(1, 3, size, size, requires_grad=True)
+    with Probe(geo, [layer]) as probe:
+        act = probe(image)[layer]
+    if act.dim() != 4:
+        raise BadInputError(f"layer '{layer}' has no spatial map, so it has no receptive field box")
+    act[0, :, y, x].sum().backward()
+    nz = image.grad[0].abs().sum(0).nonzero()
+    return int(nz[:, 0].min()), int(nz[:, 1].min()), int(nz[:, 0].max()) + 1, int(nz[:, 1].max()) + 1
+
+
+def _map_shape(geo: nn.Module, layer: str, size: int) -> tuple[int, ...]:
+    with torch.no_grad(), Probe(geo, [layer]) as probe:
+        shape = tuple(probe(torch.ones(1, 3, size, size))[layer].shape)
+    if len(shape) != 4:
+        raise BadInputError(f"layer '{layer}' has no spatial map, so it has no receptive field box")
+    return shape
+
+
+def _measure(module: nn.Module, layer: str, size: int) -> ReceptiveField:
+    """Boxes of two neighbouring positions give size and stride; inputs grow until unclipped."""
+    geo = _geometric_copy(module)
+    height, width = _map_shape(geo, layer, size)[2:]
+    for scale in (1, 2, 4, 8):
+        big = size * scale
+        bh, bw = _map_shape(geo, layer, big)[2:] if scale > 1 else (height, width)
+        cy, cx = bh // 2, bw // 2
+        if cy < 1 or cx < 1:
+            continue
+        a = _support(geo, layer, big, cy, cx)
+        b = _support(geo, layer, big, cy - 1, cx - 1)
+        if min(a[0], a[1], b[0], b[1]) > 0 and max(a[2], a[3], b[2], b[3]) < big:
+            stride = (a[0] - b[0], a[1] - b[1])
+            offset = (a[0] - cy * stride[0], a[1] - cx * stride[1])
+            return ReceptiveField(layer, size, (a[2] - a[0], a[3] - a[1]), stride, offset,
+                                  (height, width))
+    # The field covers more than any input tried: every position sees the whole image.
+    return ReceptiveField(layer, size, (size, size), (0, 0), (0, 0), (height, width))
