@@ -1,25 +1,26 @@
-"""`unitscope demo`: the main job on the built-in model and concept world."""
+"""`unitscope demo`: every verb on the built-in toy model and a fresh concept world, then the site."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..models import load_model, trace_layers
+from ..demo import run_demo
 
 VERB = "demo"
-HELP = "run unitscope end to end on the built-in toy model"
+HELP = "run unitscope end to end on the built-in toy model and concept world (what `make demo` runs)"
 ORDER = 90
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/demo", help="run directory")
-    parser.add_argument("--quick", action="store_true", help="a one-minute version")
+    parser.add_argument("--out", default="runs/demo",
+                        help="run directory (replaced if made by an earlier demo)")
+    parser.add_argument("--quick", action="store_true", help="a tiny one-minute version (used by the tests)")
+    parser.add_argument("--data",
+                        help="reuse this Broden-format folder instead of drawing a new concept world")
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_model("toy")
-    rows = trace_layers(model)
-    print(f"demo: loaded '{model.name}' with {len(rows)} hookable modules:")
-    for r in rows:
-        print(f"  {r.name:<8} {r.kind:<12} {'x'.join(map(str, r.shape[1:]))}")
+    progress = not args.quiet and sys.stderr.isatty()
+    run_demo(args.out, quick=args.quick, progress=progress, data=args.data)
     return 0

@@ -24,10 +24,17 @@ Index = int | Sequence[int] | torch.Tensor
 class Objective:
     """A function `acts -> [N]` values to maximize, with the layers it reads and a name."""
 
-    def __init__(self, fn: Callable[[Acts], torch.Tensor], layers: Sequence[str], name: str):
+    def __init__(
+        self,
+        fn: Callable[[Acts], torch.Tensor],
+        layers: Sequence[str],
+        name: str,
+        batch: int | None = None,
+    ) -> None:
         self.fn = fn
         self.layers = tuple(dict.fromkeys(layers))
         self.name = name
+        self.batch = batch  # the batch size it was built for, when it targets one unit per element
 
     def __call__(self, acts: Acts) -> torch.Tensor:
         missing = [name for name in self.layers if name not in acts]
@@ -67,20 +74,22 @@ class Objective:
         return _combine(self, other, torch.mul, "*")
 
     def __neg__(self) -> Objective:
-        return Objective(lambda acts: -self.fn(acts), self.layers, f"-({self.name})")
+        return Objective(lambda acts: -self.fn(acts), self.layers, f"-({self.name})", self.batch)
 
 
 def _combine(a: Objective, b: Objective | float | torch.Tensor, op, sym: str) -> Objective:
     """A composite of an objective with another objective, a scalar or a per-element tensor."""
     if isinstance(b, Objective):
         return Objective(lambda acts: op(a.fn(acts), b.fn(acts)), a.layers + b.layers,
-                         f"{a.name} {sym} {b.name}")
+                         f"{a.name} {sym} {b.name}", a.batch or b.batch)
     if isinstance(b, torch.Tensor):
         label = f"tensor{tuple(b.shape)}"
+        batch = a.batch or (b.numel() if b.dim() == 1 and b.numel() > 1 else None)
         return Objective(lambda acts: op(a.fn(acts), b.to(_device(acts))), a.layers,
-                         f"{a.name} {sym} {label}")
+                         f"{a.name} {sym} {label}", batch)
     if isinstance(b, (int, float)):
-        return Objective(lambda acts: op(a.fn(acts), float(b)), a.layers, f"{a.name} {sym} {b:g}")
+        return Objective(lambda acts: op(a.fn(acts), float(b)), a.layers,
+                         f"{a.name} {sym} {b:g}", a.batch)
     return NotImplemented
 
 
@@ -96,6 +105,14 @@ def _index(channels: Index, n: int, device: torch.device) -> torch.Tensor:
     if idx.numel() != n:
         raise BadInputError(f"objective has {idx.numel()} per-element channels but the batch has {n}")
     return idx
+
+
+def _batch(channels: Index) -> int | None:
+    """The batch size implied by per-element channels (None for one shared channel)."""
+    if isinstance(channels, int):
+        return None
+    n = torch.as_tensor(channels).numel()
+    return n if n > 1 else None
 
 
 def _label(channels: Index) -> str:
@@ -119,7 +136,7 @@ def channel(layer: str, channels: Index) -> Objective:
         picked = _picked(acts[layer], channels)
         return picked.flatten(1).mean(1) if picked.dim() > 1 else picked
 
-    return Objective(fn, [layer], f"channel({layer}:{_label(channels)})")
+    return Objective(fn, [layer], f"channel({layer}:{_label(channels)})", _batch(channels))
 
 
 def neuron(layer: str, channels: Index, x: int | None = None, y: int | None = None) -> Objective:
@@ -140,7 +157,7 @@ def neuron(layer: str, channels: Index, x: int | None = None, y: int | None = No
         return _picked(act[:, :, row, col], channels)
 
     where = "" if x is None and y is None else f"@{x},{y}"
-    return Objective(fn, [layer], f"neuron({layer}:{_label(channels)}{where})")
+    return Objective(fn, [layer], f"neuron({layer}:{_label(channels)}{where})", _batch(channels))
 
 
 def layer(name: str) -> Objective:
@@ -156,7 +173,7 @@ def class_logit(classes: Index, layer: str | None = None) -> Objective:
     def fn(acts: Acts) -> torch.Tensor:
         return _picked(acts[source].flatten(1), classes)
 
-    return Objective(fn, [source], f"class_logit({_label(classes)})")
+    return Objective(fn, [source], f"class_logit({_label(classes)})", _batch(classes))
 
 
 def direction(
@@ -209,7 +226,7 @@ def diversity(layer: str, groups: Index | None = None) -> Objective:
         count = mask.sum(1).clamp(min=1)
         return -(sims * mask).sum(1) / count
 
-    return Objective(fn, [layer], f"diversity({layer})")
+    return Objective(fn, [layer], f"diversity({layer})", None if groups is None else _batch(groups))
 
 
 def as_objective(obj: Objective | str) -> Objective:

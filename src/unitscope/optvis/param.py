@@ -40,19 +40,26 @@ class ImageParam:
         return [self.raw]
 
     def spatial(self) -> torch.Tensor:
-        """The unbounded image before colour mixing and the sigmoid."""
+        """The unbounded image before the sigmoid (colours mixed when decorrelated)."""
+        raw = self.raw
+        if self.decorrelate:  # linear in colour, so mixing the (half-size) spectrum is the same
+            raw = _mix(raw)
         if not self.fft:
-            return self.raw
-        spectrum = torch.view_as_complex(self.raw) * self.scale
+            return raw
+        spectrum = torch.view_as_complex(raw.contiguous()) * self.scale
         image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
         return image / FFT_MAGIC
 
     def __call__(self) -> torch.Tensor:
         """Images in [0, 1]."""
-        image = self.spatial()
-        if self.decorrelate:
-            image = torch.einsum("ij,njhw->nihw", COLOR_MATRIX.to(image), image)
-        return torch.sigmoid(image)
+        return torch.sigmoid(self.spatial())
+
+
+def _mix(t: torch.Tensor, matrix: torch.Tensor = COLOR_MATRIX) -> torch.Tensor:
+    """Apply a 3x3 colour matrix to dim 1 (`t @ M.T` per pixel), as three fused sums."""
+    m = matrix.to(t)
+    c0, c1, c2 = t[:, 0], t[:, 1], t[:, 2]
+    return torch.stack([m[i, 0] * c0 + m[i, 1] * c1 + m[i, 2] * c2 for i in range(3)], dim=1)
 
 
 def image_param(
@@ -66,7 +73,7 @@ def image_param(
     device: torch.device | str = "cpu",
 ) -> ImageParam:
     """A batch of trainable images: random (sd 0.01, seeded) or starting from `init` images."""
-    scale = fft_scale(size, size, decay)[None, None, :, :, None].to(device) if fft else None
+    scale = fft_scale(size, size, decay)[None, None].to(device) if fft else None
     param = ImageParam(torch.empty(0), size, fft, decorrelate, scale)
     if init is None:
         gen = torch.Generator().manual_seed(seed)
@@ -90,10 +97,10 @@ def _init_batch(init: torch.Tensor, batch: int, size: int) -> torch.Tensor:
 
 def _invert(param: ImageParam, images: torch.Tensor) -> torch.Tensor:
     """The raw parameter whose image is `images` (clamped away from 0 and 1 for the sigmoid)."""
-    logits = torch.logit(images.clamp(0.01, 0.99))
+    raw = torch.logit(images.clamp(0.01, 0.99))
+    if param.fft:
+        spectrum = torch.fft.rfft2(raw * FFT_MAGIC, norm="ortho") / param.scale.cpu()
+        raw = torch.view_as_real(spectrum)
     if param.decorrelate:
-        logits = torch.einsum("ij,njhw->nihw", torch.linalg.inv(COLOR_MATRIX), logits)
-    if not param.fft:
-        return logits.contiguous()
-    spectrum = torch.fft.rfft2(logits * FFT_MAGIC, norm="ortho") / param.scale[..., 0].cpu()
-    return torch.view_as_real(spectrum).contiguous()
+        raw = _mix(raw, torch.linalg.inv(COLOR_MATRIX))
+    return raw.contiguous()

@@ -1,0 +1,78 @@
+"""Contribution scores: how much each channel of a lower layer adds to one unit above it.
+
+For parent unit j, f = sum of j's activation map (its value for an fc unit) and g = df/da for
+the activations a of the layer below; child channel i scores sum over positions of g * a.
+Scores are signed, so inhibitory children show up as negative scores. The gradient goes through
+whatever connects the two probed points (pools, skips, flatten), so any pair of layers works.
+
+Many parents are scored with one batched vector-Jacobian product (`is_grads_batched`, i.e.
+vmap over the backward) on a single recorded forward, not one backward per parent.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import torch
+
+from ..probe import Probe
+
+
+def record(model, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Activations of `layers` for one 3xHxW [0, 1] image, kept in the autograd graph."""
+    x = image.unsqueeze(0).detach().requires_grad_(True)  # in the graph even if weights are frozen
+    with torch.enable_grad(), Probe(model.module, layers) as probe:
+        return probe(model.input_spec.normalize(x))
+
+
+def channel_seeds(act: torch.Tensor, channels: Sequence[int]) -> torch.Tensor:
+    """(B, *act.shape) grad outputs: seed b is all ones on channel `channels[b]`, zeros elsewhere."""
+    seeds = act.new_zeros((len(channels), *act.shape))
+    for b, channel in enumerate(channels):
+        seeds[b, :, channel] = 1.0
+    return seeds
+
+
+def unit_value(act: torch.Tensor, channel: int) -> float:
+    """f for a unit: its activation summed over positions (batch of one)."""
+    return float(act[0, channel].sum())
+
+
+def _batched_vjp(out: torch.Tensor, inp: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
+    """(B, *inp.shape) gradients of out w.r.t. inp for B seeds, in one vmapped backward."""
+    try:
+        (grads,) = torch.autograd.grad(out, inp, seeds, retain_graph=True, is_grads_batched=True)
+        return grads
+    except RuntimeError as exc:  # an op without a vmap rule: fall back to one backward per seed
+        warnings.warn(f"batched backward unavailable ({str(exc)[:80]}); looping", stacklevel=3)
+        rows = [torch.autograd.grad(out, inp, s, retain_graph=True)[0] for s in seeds]
+        return torch.stack(rows)
+
+
+def contribution_scores(acts: dict[str, torch.Tensor], parent: str, child: str,
+                        channels: Sequence[int], batch: int = 32) -> torch.Tensor:
+    """(len(channels), C_child) signed scores of every child channel for each parent channel."""
+    out, inp = acts[parent], acts[child]
+    rows = []
+    for start in range(0, len(channels), batch):
+        chunk = list(channels[start : start + batch])
+        grads = _batched_vjp(out, inp, channel_seeds(out, chunk))
+        contrib = grads[:, 0] * inp[0].detach()
+        rows.append(contrib.reshape(len(chunk), contrib.shape[1], -1).sum(-1))
+    return torch.cat(rows).detach()
+
+
+def split_children(scores: torch.Tensor, k: int, k_negative: int | None = None
+                   ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """Top-k positive (channel, score) pairs, largest first, and the strongest negative ones."""
+    k_negative = k if k_negative is None else k_negative
+    order = torch.argsort(scores, descending=True, stable=True).tolist()
+    positive = [(c, float(scores[c])) for c in order if scores[c] > 0][:k]
+    negative = [(c, float(scores[c])) for c in reversed(order) if scores[c] < 0][:k_negative]
+    return positive, negative
+
+
+def positive_total(scores: torch.Tensor) -> float:
+    """The parent's total positive contribution from the layer below (coverage denominator)."""
+    return float(scores.clamp(min=0).sum())

@@ -1,0 +1,74 @@
+"""A dataset over a folder of images, and one opener for DATA: a Broden directory or a folder.
+
+Items carry `.image` (3xHxW float in [0, 1]) and `.name` (path relative to the dataset root),
+the same two fields a Broden item has, so `examples` works on either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..errors import DataError
+from ..imageio import list_images, load_image
+
+
+@dataclass
+class ImageItem:
+    """One image of a folder dataset."""
+
+    image: torch.Tensor
+    name: str
+
+
+class ImageFolder:
+    """Every image under a folder (recursively, sorted), resized to `size` x `size` if given."""
+
+    def __init__(self, path: str | Path, size: int | None = None) -> None:
+        self.root = Path(path)
+        self.size = size
+        self.files = list_images(self.root)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> ImageItem:
+        path = self.files[index]
+        return ImageItem(load_image(path, self.size), path.relative_to(self.root).as_posix())
+
+
+def is_broden(path: str | Path) -> bool:
+    """A Broden-format directory is recognised by its index.csv."""
+    return (Path(path) / "index.csv").is_file()
+
+
+def open_broden(path: str | Path, size: int | None = None):
+    """The Broden dataset at `path`, or a one-line error saying why it is not one."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"dataset '{path}' does not exist")
+    if not is_broden(path):
+        raise DataError(
+            f"'{path}' is not a Broden-format directory (no index.csv); dissect needs pixel labels "
+            "(make one with unitscope.data.concepts.generate)"
+        )
+    from .broden import BrodenDataset
+
+    dataset = BrodenDataset(path, size=size)
+    if len(dataset) == 0:
+        raise DataError(f"Broden dataset '{path}' lists no images in index.csv")
+    return dataset
+
+
+def open_dataset(path: str | Path, size: int | None = None):
+    """DATA for `examples`: a Broden directory (its images) or a folder of image files."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"dataset '{path}' does not exist")
+    if is_broden(path):
+        return open_broden(path, size)
+    if not path.is_dir():
+        raise DataError(f"dataset '{path}' is not a folder of images or a Broden directory")
+    return ImageFolder(path, size)

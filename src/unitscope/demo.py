@@ -1,0 +1,171 @@
+"""`run_demo`: every verb on the built-in `toy` model and a freshly drawn concept world.
+
+One plan per size (full for `make demo`, quick for the tests); each step is timed and the
+times are printed at the end, with where the explorer site is.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError
+from .models import Model, load_model
+from .run import write_json_atomic
+
+MARKER = ".unitscope-demo"
+CONV = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How big each step is."""
+
+    images: int
+    example_units: list[str]
+    k: int
+    dissect_layers: list[str]
+    rotation: list[float]
+    visual_units: list[str]
+    steps: int
+    variants_units: list[str]
+    n_variants: int
+    trees: int
+    tree_k: int
+    tree_nodes: int
+    graph_images: int
+
+
+FULL = Plan(images=2000, example_units=CONV + ["fc6", "fc7", "fc8"], k=8, dissect_layers=CONV,
+            rotation=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], visual_units=["conv5", "fc8"], steps=256,
+            variants_units=["conv5:0-7"], n_variants=4, trees=3, tree_k=4, tree_nodes=40, graph_images=256)
+QUICK = Plan(images=150, example_units=["conv4", "conv5", "fc8"], k=4, dissect_layers=CONV,
+             rotation=[0.0, 1.0], visual_units=["conv5:0-7", "fc8:0-3"], steps=24,
+             variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=10, graph_images=32)
+
+
+@dataclass
+class DemoResult:
+    """Where the run and site are and how long each step took (seconds)."""
+
+    run_dir: Path
+    site: Path
+    times: dict[str, float] = field(default_factory=dict)
+
+
+def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool = True,
+             data: str | Path | None = None, log: Callable[[str], Any] = print) -> DemoResult:
+    """Run examples, dissect, visualize, compose, graph and explore into `out`; return the result.
+
+    `data`: an existing Broden-format folder to reuse instead of drawing a fresh concept world.
+    """
+    plan = QUICK if quick else FULL
+    run_dir = _fresh(Path(out))
+    model = load_model("toy")
+    result = DemoResult(run_dir, run_dir / "site" / "index.html")
+    world: dict[str, Path] = {"path": Path(data) if data else run_dir / "concepts"}
+
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("examples", lambda: _examples(model, world["path"], run_dir, plan, progress)),
+        ("dissect", lambda: _dissect(model, world["path"], run_dir, plan, progress)),
+        ("visualize", lambda: _visualize(model, run_dir, plan, progress)),
+        ("compose", lambda: _compose(model, world["path"], run_dir, plan, progress)),
+        ("graph", lambda: _graph(model, world["path"], run_dir, plan, progress)),
+        ("explore", lambda: _explore(run_dir, progress)),
+    ]
+    if data is None:
+        steps.insert(0, ("concept world", lambda: world.update(path=_world(run_dir, plan))))
+    for number, (name, step) in enumerate(steps, 1):
+        log(f"demo [{number}/{len(steps)}] {name} ...")
+        start = time.perf_counter()
+        step()
+        result.times[name] = time.perf_counter() - start
+        log(f"demo [{number}/{len(steps)}] {name} done in {result.times[name]:.1f} s")
+    result.times["total"] = sum(result.times.values())
+    write_json_atomic(run_dir / "demo_times.json", {k: round(v, 1) for k, v in result.times.items()})
+    _report(result, plan, log)
+    return result
+
+
+def _fresh(out: Path) -> Path:
+    """An empty run dir: ours from an earlier demo is cleared, anything else is refused."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise DataError(f"'{out}' is not empty and was not made by `unitscope demo`; "
+                            "choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by unitscope demo; rerunning the demo replaces this folder\n")
+    return out
+
+
+def _world(run_dir: Path, plan: Plan) -> Path:
+    from .data.concepts import generate
+
+    return Path(generate(run_dir / "concepts", n=plan.images, size=128, seed=0))
+
+
+def _examples(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
+    from .examples import run_examples
+
+    run_examples(model, data, plan.example_units, run_dir, k=plan.k, batch_size=64, progress=progress)
+
+
+def _dissect(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
+    from .dissect import run_dissect
+
+    run_dissect(model, data, plan.dissect_layers, run_dir, rotation=plan.rotation, baseline="random",
+                progress=progress)
+
+
+def _visualize(model: Model, run_dir: Path, plan: Plan, progress: bool) -> None:
+    from .optvis import visualize_units
+
+    # diverse variants first (<c>_div<k>.png): the plain render then replaces their variant 0
+    visualize_units(model, plan.variants_units, run_dir, steps=plan.steps, size=128, seed=0,
+                    diversity=1.0, n_variants=plan.n_variants, progress=progress)
+    visualize_units(model, plan.visual_units, run_dir, steps=plan.steps, size=128, seed=0,
+                    negative=True, progress=progress)
+
+
+def tree_images(data: Path, count: int) -> list[Path]:
+    """`count` images spread evenly over the dataset's index (deterministic)."""
+    with open(data / "index.csv", newline="") as handle:
+        names = [row["image"] for row in csv.DictReader(handle)]
+    if not names:
+        raise DataError(f"'{data}/index.csv' lists no images")
+    step = max(1, len(names) // count)
+    return [data / "images" / names[i * step % len(names)] for i in range(count)]
+
+
+def _compose(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
+    from .compose import compose_tree
+
+    for image in tree_images(data, plan.trees):
+        compose_tree(model, image, run_dir, root="fc8:auto", k=plan.tree_k, max_nodes=plan.tree_nodes,
+                     name=Path(image).stem, progress=progress)
+
+
+def _graph(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
+    from .compose.graph import dataset_graph
+
+    dataset_graph(model, data, None, run_dir, images=plan.graph_images, top=8, progress=progress)
+
+
+def _explore(run_dir: Path, progress: bool) -> None:
+    from .explore import build_site
+
+    build_site(run_dir, progress=progress)
+
+
+def _report(result: DemoResult, plan: Plan, log: Callable[[str], Any]) -> None:
+    log("")
+    log(f"demo: {'quick' if plan is QUICK else 'full'} run in {result.run_dir}")
+    for name, seconds in result.times.items():
+        log(f"  {name:<14} {seconds:7.1f} s")
+    log(f"demo: open {result.site.resolve().as_uri()}")

@@ -1,0 +1,265 @@
+"""Dissection outputs: tally.csv (NetDissect-Lite's columns), dissect.json, bar charts, top images.
+
+Units are 0-based channel indices, as everywhere in unitscope (NetDissect-Lite counts from 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..imageio import save_png
+from ..run import RunDir, write_json_atomic
+from ..stats.iou import IoUTally
+
+RUNNERS_UP = 3
+THUMB = 112
+
+
+def unit_labels(tally: IoUTally, concepts, iou_threshold: float) -> list[dict[str, Any]]:
+    """Per unit: best label overall, its runners-up, and the best label within each category."""
+    iou = tally.iou()
+    valid = concepts.label_category >= 0
+    iou[~valid] = -1.0
+    order = torch.argsort(iou, dim=0, descending=True, stable=True)
+    rows = []
+    for u in range(tally.units):
+        ranked = [int(c) for c in order[: RUNNERS_UP + 1, u]]
+        best = ranked[0]
+        row = {"unit": u, "label": _name(concepts, best), "category": _category(concepts, best),
+               "iou": max(float(iou[best, u]), 0.0), "per_category": {}, "runners_up": []}
+        row["detector"] = row["iou"] > iou_threshold
+        for c in ranked[1:]:
+            if float(iou[c, u]) > 0:
+                row["runners_up"].append({"label": _name(concepts, c), "category": _category(concepts, c),
+                                          "iou": float(iou[c, u])})
+        for k, cat in enumerate(concepts.categories):
+            in_cat = concepts.label_category == k
+            if not bool(in_cat.any()):
+                continue
+            scores = torch.where(in_cat, iou[:, u], torch.full_like(iou[:, u], -1.0))
+            c = int(torch.argmax(scores))
+            row["per_category"][cat] = {
+                "label": _name(concepts, c), "iou": max(float(iou[c, u]), 0.0),
+                "truth": float(tally.label_area[c]), "activation": float(tally.category_area[k, u]),
+                "intersect": float(tally.intersection[c, u])}
+        rows.append(row)
+    return rows
+
+
+def _name(concepts, c: int) -> str:
+    return concepts.names[c] if c < len(concepts.names) else str(c)
+
+
+def _category(concepts, c: int) -> str:
+    k = int(concepts.label_category[c])
+    return concepts.categories[k] if k >= 0 else ""
+
+
+def summarize(rows: list[dict[str, Any]], categories: list[str], iou_threshold: float) -> dict[str, Any]:
+    """Detector counts, with both unique-detector definitions used in the literature."""
+    detectors = [r for r in rows if r["detector"]]
+    per_cat_count = {cat: sum(r["category"] == cat for r in detectors) for cat in categories}
+    distinct = {cat: len({r["label"] for r in detectors if r["category"] == cat}) for cat in categories}
+    per_category = {cat: len({r["per_category"][cat]["label"] for r in rows if cat in r["per_category"]
+                              and r["per_category"][cat]["iou"] > iou_threshold}) for cat in categories}
+    return {
+        "detectors": len(detectors),
+        "units_total": len(rows),
+        "detectors_per_category": per_cat_count,
+        "unique_detectors": {"distinct_top_labels": len({r["label"] for r in detectors}),
+                             "per_category_sum": sum(per_category.values())},
+        "unique_per_category": {cat: {"distinct_top_labels": distinct[cat],
+                                      "per_category": per_category[cat]} for cat in categories},
+    }
+
+
+def write_tally_csv(path: Path, rows: list[dict[str, Any]], categories: list[str]) -> None:
+    """NetDissect-Lite's tally.csv: unit,category,label,score then <cat>-label/truth/activation/
+    intersect/iou per category; rows sorted by score, best first."""
+    fields = ["unit", "category", "label", "score"]
+    for cat in categories:
+        fields += [f"{cat}-label", f"{cat}-truth", f"{cat}-activation", f"{cat}-intersect", f"{cat}-iou"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(fields)
+    for r in sorted(rows, key=lambda r: (-r["iou"], r["unit"])):
+        line = [r["unit"], r["category"], r["label"], f"{r['iou']:.6f}"]
+        for cat in categories:
+            pc = r["per_category"].get(cat)
+            line += ([pc["label"], int(pc["truth"]), int(pc["activation"]), int(pc["intersect"]),
+                      f"{pc['iou']:.6f}"] if pc else ["", 0, 0, 0, "0.000000"])
+        writer.writerow(line)
+    _write_text(path, buffer.getvalue())
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def bar_chart(path: Path, title: str, series: dict[str, dict[str, int]]) -> None:
+    """Grouped bars: one group per category, one bar per series (e.g. per definition or layer)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    categories = list(next(iter(series.values())).keys()) if series else []
+    width = 0.8 / max(1, len(series))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(categories) + 2), 3.2), dpi=100)
+    x = np.arange(len(categories))
+    for i, (name, counts) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, [counts[c] for c in categories], width, label=name)
+    ax.set_xticks(x, categories)
+    ax.set_ylabel("unique detectors")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def rotation_chart(path: Path, curve: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=100)
+    for layer in dict.fromkeys(e["layer"] for e in curve):
+        pts = [e for e in curve if e["layer"] == layer]
+        ax.plot([e["alpha"] for e in pts], [e["unique"] for e in pts], "o-", label=f"{layer} unique")
+        ax.plot([e["alpha"] for e in pts], [e["detectors"] for e in pts], "s--", label=f"{layer} detectors")
+    ax.set_xlabel("rotation alpha (Q**alpha)")
+    ax.set_ylabel("count")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+class _Images:
+    """A small LRU cache of dataset images, so units sharing top images load them once."""
+
+    def __init__(self, dataset, size: int = 256) -> None:
+        self.dataset, self.size, self.cache = dataset, size, OrderedDict()
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if index not in self.cache:
+            self.cache[index] = self.dataset[index].image
+            if len(self.cache) > self.size:
+                self.cache.popitem(last=False)
+        self.cache.move_to_end(index)
+        return self.cache[index]
+
+
+def masked_strip(images: list[torch.Tensor], maps: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Top images side by side, dimmed outside the unit's binarized (upsampled) mask."""
+    tiles = []
+    for image, amap in zip(images, maps, strict=False):
+        h, w = image.shape[1:]
+        up = F.interpolate(amap[None, None].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
+        mask = (up.double() > threshold).float()
+        tile = image * (0.2 + 0.8 * mask)
+        if max(h, w) > THUMB:
+            tile = F.interpolate(tile[None], size=(THUMB, THUMB), mode="bilinear", antialias=True,
+                                 align_corners=False)[0]
+        tiles.append(F.pad(tile, (0, 2), value=1.0))
+    return torch.cat(tiles, dim=2)[:, :, :-2].clamp(0, 1)
+
+
+def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tallies, thresholds, top,
+          quantile: float, iou_threshold: float, exact: bool) -> dict[str, Any]:
+    """Write every dissection artifact and register them; returns the dissect.json content."""
+    base = run_dir.path / "dissect"
+    images = _Images(dataset)
+    result: dict[str, Any] = {"dataset": str(broden), "quantile": quantile, "iou_threshold": iou_threshold,
+                              "exact_quantiles": bool(exact), "images": len(dataset),
+                              "categories": list(concepts.categories), "layers": {}}
+    tally_files, charts, curve = [], [], []
+    for stream in streams:
+        for neg in signs:
+            if stream.alpha != 0 and neg:
+                continue
+            tally = tallies[(stream.key, neg)]
+            rows = unit_labels(tally, concepts, iou_threshold)
+            summary = summarize(rows, concepts.categories, iou_threshold)
+            if stream.alpha != 0 or (stream.variant == "model" and not neg and len(
+                    {s.alpha for s in streams}) > 1):
+                curve.append({"layer": stream.layer, "alpha": stream.alpha, "detectors": summary["detectors"],
+                              "unique": summary["unique_detectors"]["distinct_top_labels"],
+                              "unique_per_category_sum": summary["unique_detectors"]["per_category_sum"]})
+            if stream.alpha != 0:
+                continue
+            folder = base / stream.layer
+            if stream.variant != "model":
+                folder = base / stream.variant / stream.layer
+            csv_path = folder / ("tally_negative.csv" if neg else "tally.csv")
+            write_tally_csv(csv_path, rows, concepts.categories)
+            chart = folder.parent / f"{stream.layer}{'_negative' if neg else ''}_detectors.png"
+            bar_chart(chart, f"{model.name} {stream.layer}{' (negative)' if neg else ''}"
+                      f"{' random weights' if stream.variant != 'model' else ''}",
+                      {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
+                       for name, key in (("distinct top labels", "distinct_top_labels"),
+                                         ("per-category (paper)", "per_category"))})
+            threshold = thresholds[(stream.key, neg)]
+            top_paths = _top_images(run_dir, folder, stream, top, images, threshold) if not neg else {}
+            entry = {**summary, "chart": run_dir.relative(chart), "tally": run_dir.relative(csv_path),
+                     "units": {}}
+            for r in rows:
+                address = f"{stream.layer}:{r['unit']}"
+                entry["units"][address] = {
+                    "label": r["label"], "category": r["category"], "iou": r["iou"],
+                    "detector": r["detector"], "runners_up": r["runners_up"],
+                    "threshold": float(threshold[r["unit"]]),
+                    "top_images": top_paths.get(r["unit"], [])}
+            section = result
+            if stream.variant != "model":
+                section = result.setdefault(stream.variant, {"layers": {}})
+            if neg:
+                section = result.setdefault("negative", {"layers": {}})
+            section["layers"][stream.layer] = entry
+            (tally_files if stream.variant == "model" and not neg else []).append(run_dir.relative(csv_path))
+            charts.append(run_dir.relative(chart))
+    overall = base / "detectors.png"
+    bar_chart(overall, f"{model.name}: unique detectors per category (per-category definition)",
+              {layer: {c: v["per_category"] for c, v in e["unique_per_category"].items()}
+               for layer, e in result["layers"].items()})
+    charts.insert(0, run_dir.relative(overall))
+    if curve:
+        result["rotation"] = curve
+        rotation_chart(base / "rotation.png", curve)
+        charts.append(run_dir.relative(base / "rotation.png"))
+    write_json_atomic(base / "dissect.json", result)
+    run_dir.register("dissect", {"json": "dissect/dissect.json", "tally": tally_files, "charts": charts},
+                     model=model.name)
+    return result
+
+
+def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images,
+                threshold) -> dict[int, list[str]]:
+    acc = top.get(stream.key)
+    if acc is None or acc.maps is None:
+        return {}
+    paths = {}
+    for u in range(stream.units):
+        picks = [int(i) for i in acc.images[u]]
+        if not picks:
+            continue
+        strip = masked_strip([images[i] for i in picks], acc.maps[u, : len(picks)], float(threshold[u]))
+        path = folder / f"{u}_top.png"
+        save_png(strip, path)
+        paths[u] = [run_dir.relative(path)]
+    return paths

@@ -1,0 +1,127 @@
+"""The one streaming pass over a dataset: batches -> probe (stops at the deepest layer) -> consumers.
+
+Every dataset verb (examples, dissect) runs through `scan`, so each image is read and forwarded
+once, in channels_last layout under bf16 autocast where the CPU has it (`precision`), and only
+accumulators of bounded size remember anything.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from . import precision as prec
+from .errors import DataError
+from .models.spec import Model
+from .probe import Probe
+
+
+@dataclass
+class Batch:
+    """One batch as consumers see it: batch number, dataset indices, items, images, activations.
+
+    `acts[model_key][layer]` is the layer's output (bf16 under autocast, fp32 otherwise).
+    """
+
+    number: int
+    indices: torch.Tensor
+    items: list[Any]
+    images: torch.Tensor
+    acts: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+
+
+class _Indexed(Dataset):
+    def __init__(self, dataset, start: int) -> None:
+        self.dataset, self.start = dataset, start
+
+    def __len__(self) -> int:
+        return len(self.dataset) - self.start
+
+    def __getitem__(self, i: int):
+        return self.start + i, self.dataset[self.start + i]
+
+
+def _collate(pairs):
+    return pairs
+
+
+def batches(dataset, batch_size: int, start_batch: int = 0, workers: int = 0) -> Iterator[tuple]:
+    """(batch number, indices, items) in dataset order, starting at batch `start_batch`."""
+    start = start_batch * batch_size
+    if start >= len(dataset):
+        return
+    loader = DataLoader(
+        _Indexed(dataset, start), batch_size=batch_size, shuffle=False,
+        num_workers=workers, collate_fn=_collate,
+    )
+    for number, pairs in enumerate(loader, start=start_batch):
+        indices = torch.tensor([i for i, _ in pairs], dtype=torch.long)
+        yield number, indices, [item for _, item in pairs]
+
+
+def stack_images(items: Sequence[Any]) -> torch.Tensor:
+    """Stack item images into an NCHW batch; different sizes are a data error."""
+    shapes = {tuple(it.image.shape) for it in items}
+    if len(shapes) != 1:
+        raise DataError(f"images of different sizes {sorted(shapes)} in one batch; give a fixed --size")
+    return torch.stack([it.image for it in items])
+
+
+def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0):
+    """A tqdm bar, off when disabled or stderr is not a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, initial=initial, disable=not enabled or not sys.stderr.isatty())
+
+
+def prepare(model: Model) -> Model:
+    """Put the model's conv weights in channels_last (in place) for faster CPU convolutions."""
+    prec.channels_last(model.module)
+    return model
+
+
+def scan(
+    models: Mapping[str, Model],
+    dataset,
+    layers: Sequence[str],
+    consumers: Sequence[Callable[[Batch], None]],
+    batch_size: int = 64,
+    start_batch: int = 0,
+    precision: str | None = None,
+    workers: int = 0,
+    progress: bool = True,
+    desc: str = "scan",
+) -> int:
+    """Forward every batch once through each model, probing `layers`, and hand it to consumers.
+
+    Returns the number of batches seen (including skipped ones before `start_batch`).
+    """
+    total = (len(dataset) + batch_size - 1) // batch_size
+    probes = {key: Probe(m.module, layers) for key, m in models.items()}
+    for m in models.values():
+        prepare(m)
+    bar = progress_bar(total, desc, progress, initial=start_batch)
+    try:
+        for probe in probes.values():
+            probe.__enter__()
+        for number, indices, items in batches(dataset, batch_size, start_batch, workers):
+            images = stack_images(items)
+            batch = Batch(number, indices, items, images)
+            x = images.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), prec.autocast(precision):
+                for key, model in models.items():
+                    probes[key](model.input_spec.normalize(x))
+                    batch.acts[key] = dict(probes[key].activations)
+            for consume in consumers:
+                consume(batch)
+            bar.update(1)
+    finally:
+        for probe in probes.values():
+            probe.__exit__(None, None, None)
+        bar.close()
+    return total

@@ -1,0 +1,203 @@
+"""Network Dissection's IoU tally: intersections and unions of unit masks and concept labels.
+
+Counts are float64 sums of pixel counts (exact integers below 2**53), so shards add up to
+exactly one pass. Intersections for all (unit, concept) pairs of a batch come from one
+`bincount` over the active pixels and one matrix product for whole-image labels: no loop over
+units or concepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import DataError
+
+
+@dataclass
+class LabelBatch:
+    """The concept labels of a batch of images, deduplicated so every pixel has each label once.
+
+    planes: (B, P, sh, sw) global label numbers, 0 = none; whole: (B, C) whole-image labels;
+    present: (B, K) which categories have a label in each image.
+    """
+
+    planes: torch.Tensor
+    whole: torch.Tensor
+    present: torch.Tensor
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return int(self.planes.shape[2]), int(self.planes.shape[3])
+
+    @classmethod
+    def build(
+        cls,
+        labels: Sequence[Mapping[str, torch.Tensor]],
+        whole: Sequence[Mapping[str, Sequence[int]]],
+        label_category: torch.Tensor,
+        num_categories: int,
+        size: tuple[int, int] | None = None,
+    ) -> LabelBatch:
+        """From per-image {category: (P, sh, sw) planes} and {category: [label, ...]} dicts."""
+        num_labels = int(label_category.shape[0])
+        stacks = [_image_planes(lab, size) for lab in labels]
+        sizes = {tuple(s.shape[1:]) for s in stacks}
+        if len(sizes) != 1:
+            raise DataError(f"segmentations of different sizes {sorted(sizes)} in one batch; "
+                            "give the dataset a fixed size")
+        depth = max(1, max(s.shape[0] for s in stacks))
+        sh, sw = next(iter(sizes))
+        planes = torch.zeros(len(stacks), depth, sh, sw, dtype=torch.long)
+        for i, s in enumerate(stacks):
+            planes[i, : s.shape[0]] = s
+        wmat = torch.zeros(len(stacks), num_labels, dtype=torch.bool)
+        for i, entry in enumerate(whole):
+            for numbers in entry.values():
+                for n in numbers:
+                    wmat[i, _check_label(int(n), num_labels)] = True
+        if planes.numel() and int(planes.max()) >= num_labels:
+            raise DataError(f"segmentation label {int(planes.max())} is not in label.csv")
+        wmat[:, 0] = False
+        planes = _dedupe(planes, wmat)
+        presence = wmat.clone()
+        presence.scatter_(1, planes.flatten(1), True)
+        presence[:, 0] = False
+        onehot = torch.zeros(num_labels, num_categories, dtype=torch.float32)
+        known = label_category >= 0
+        onehot[torch.nonzero(known).squeeze(1), label_category[known]] = 1.0
+        present = (presence.float() @ onehot) > 0
+        return cls(planes, wmat, present)
+
+    def label_pixels(self) -> torch.Tensor:
+        """(C,) pixels covered by each label in this batch (whole labels cover every pixel)."""
+        num_labels = self.whole.shape[1]
+        counts = torch.bincount(self.planes.flatten(), minlength=num_labels).double()
+        counts[0] = 0
+        sh, sw = self.size
+        return counts + self.whole.sum(0).double() * (sh * sw)
+
+
+def _image_planes(labels: Mapping[str, torch.Tensor], size: tuple[int, int] | None) -> torch.Tensor:
+    planes = [p.long().view(-1, *p.shape[-2:]) for p in labels.values() if p.numel()]
+    if not planes:
+        sh, sw = size or (1, 1)
+        return torch.zeros(0, sh, sw, dtype=torch.long)
+    shapes = {tuple(p.shape[1:]) for p in planes}
+    if len(shapes) != 1:
+        raise DataError(f"segmentation planes of one image differ in size: {sorted(shapes)}")
+    return torch.cat(planes, 0)
+
+
+def _check_label(number: int, num_labels: int) -> int:
+    if not 0 <= number < num_labels:
+        raise DataError(f"whole-image label {number} is not in label.csv")
+    return number
+
+
+def _dedupe(planes: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+    """Zero a label where an earlier plane or a whole-image label already covers that pixel."""
+    planes = planes.clone()
+    covered = torch.gather(whole, 1, planes.flatten(1)).view_as(planes)
+    planes[covered] = 0
+    for p in range(1, planes.shape[1]):
+        for q in range(p):
+            planes[:, p][planes[:, p] == planes[:, q]] = 0
+    return planes
+
+
+class IoUTally:
+    """Sums of |M ∩ L|, |M| per labelled category and |L| for units x concepts."""
+
+    def __init__(self, units: int, label_category: torch.Tensor, num_categories: int) -> None:
+        self.units = int(units)
+        self.label_category = label_category.long().clone()
+        self.num_categories = int(num_categories)
+        n = int(label_category.shape[0])
+        self.intersection = torch.zeros(n, self.units, dtype=torch.float64)
+        self.category_area = torch.zeros(self.num_categories, self.units, dtype=torch.float64)
+        self.label_area = torch.zeros(n, dtype=torch.float64)
+        self.unit_area = torch.zeros(self.units, dtype=torch.float64)
+        self.images = 0
+
+    def update(
+        self,
+        masks: torch.Tensor,
+        pair_image: torch.Tensor,
+        pair_unit: torch.Tensor,
+        labels: LabelBatch,
+    ) -> None:
+        """Add a batch: masks (n, sh, sw) bool for the (image, unit) pairs that may have pixels on
+        (pairs absent are all-off), and the batch's labels."""
+        self.add_masks(masks, pair_image, pair_unit, labels)
+        self.add_labels(labels)
+
+    def add_labels(self, labels: LabelBatch) -> None:
+        """Count a batch's label pixels (once per batch, however its masks were chunked)."""
+        self.label_area += labels.label_pixels()
+        self.images += int(labels.planes.shape[0])
+
+    def add_masks(self, masks, pair_image, pair_unit, labels: LabelBatch) -> None:
+        """Add some (image, unit) masks of a batch; call `add_labels` once for the batch too."""
+        batch = labels.planes.shape[0]
+        area = masks.flatten(1).sum(1).double()
+        per_image = torch.zeros(batch, self.units, dtype=torch.float64)
+        per_image.index_put_((pair_image, pair_unit), area, accumulate=True)
+        self.unit_area += per_image.sum(0)
+        self.category_area += labels.present.double().t() @ per_image
+        self.intersection += labels.whole.double().t() @ per_image
+        self.intersection.view(-1).add_(self._pixel_hits(masks, pair_image, pair_unit, labels))
+
+    def _pixel_hits(self, masks, pair_image, pair_unit, labels: LabelBatch) -> torch.Tensor:
+        """(C * units,) counts of active pixels carrying each label, via one bincount."""
+        size = self.intersection.numel()
+        if masks.numel() == 0:
+            return torch.zeros(size, dtype=torch.float64)
+        pair, ys, xs = torch.nonzero(masks, as_tuple=True)
+        found = labels.planes[pair_image[pair], :, ys, xs]  # (m, P)
+        index = found * self.units + pair_unit[pair].unsqueeze(1)
+        index = index[found > 0]
+        return torch.bincount(index, minlength=size).double()
+
+    def iou(self) -> torch.Tensor:
+        """(C, units) IoU; 0 where the union is empty or the label has no category."""
+        cat = self.label_category.clamp(min=0)
+        unit_side = self.category_area[cat]
+        unit_side[self.label_category < 0] = 0
+        union = unit_side + self.label_area.unsqueeze(1) - self.intersection
+        iou = torch.where(union > 0, self.intersection / union.clamp(min=1), torch.zeros_like(union))
+        iou[self.label_category < 0] = 0
+        return iou
+
+    def merge(self, other: IoUTally) -> IoUTally:
+        """Add another shard's counts (in place); returns self."""
+        if other.intersection.shape != self.intersection.shape:
+            raise ValueError("cannot merge IoU tallies over different units or labels")
+        self.intersection += other.intersection
+        self.category_area += other.category_area
+        self.label_area += other.label_area
+        self.unit_area += other.unit_area
+        self.images += other.images
+        return self
+
+    def state_dict(self) -> dict:
+        return {
+            "units": self.units,
+            "label_category": self.label_category.clone(),
+            "num_categories": self.num_categories,
+            "intersection": self.intersection.clone(),
+            "category_area": self.category_area.clone(),
+            "label_area": self.label_area.clone(),
+            "unit_area": self.unit_area.clone(),
+            "images": self.images,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.units = int(state["units"])
+        self.label_category = state["label_category"].clone()
+        self.num_categories = int(state["num_categories"])
+        for key in ("intersection", "category_area", "label_area", "unit_area"):
+            setattr(self, key, state[key].clone())
+        self.images = int(state["images"])

@@ -1,0 +1,210 @@
+"""Shared fixtures: a crafted run directory (per docs/artifacts.md), a static file server, Chromium."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from unitscope.run import RunDir, write_json_atomic
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCRIPT_LABEL = '<script>alert("pwned")</script>'
+DOTTED = "layer2.0.conv1"
+
+
+def _png(path: Path, seed: int, size: int = 32) -> str:
+    """A small deterministic, clearly non-blank PNG (colour gradient + seeded noise)."""
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, size, dtype=np.float64)
+    img = np.stack([np.add.outer(ramp, ramp) / 2, np.tile(ramp, (size, 1)), np.full((size, size), 40.0)], -1)
+    img = (img + rng.uniform(0, 60, img.shape)) % 256
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img.astype(np.uint8)).save(path, format="PNG")
+    return path.name
+
+
+def make_fake_run(root: Path) -> Path:
+    """A small run dir with every verb's artifacts, a dotted layer name and a hostile label."""
+    root = Path(root)
+    run = RunDir(root)
+    seed = iter(range(10_000))
+    layers = {"conv1": 4, DOTTED: 2, "conv5": 6, "fc8": 3}
+
+    def img(rel: str) -> str:
+        _png(root / rel, next(seed))
+        return rel
+
+    visual = {"settings": {"steps": 8, "size": 32, "seed": 0}, "units": [],
+              "sheets": [img("visualize/conv5_sheet.png")]}
+
+    def entry(layer: str, c: int, sign: str, variant: int, suffix: str, objective: float) -> dict:
+        return {"unit": f"{layer}:{c}", "layer": layer, "channel": c, "sign": sign, "variant": variant,
+                "image": img(f"visualize/{layer}/{c}{suffix}.png"), "objective": objective}
+
+    for layer in ("conv5", "fc8", DOTTED):
+        for c in range(layers[layer]):
+            visual["units"].append(entry(layer, c, "positive", 0, "", 1.5 + c))
+            visual["units"].append(entry(layer, c, "negative", 0, "_neg", -1.0))
+    for k in (1, 2):
+        visual["units"].append(entry("conv5", 0, "positive", k, f"_div{k}", 1.0))
+    write_json_atomic(root / "visualize/visualize.json", visual)
+    run.register("visualize", {"json": "visualize/visualize.json"}, model="fake")
+
+    examples = {"dataset": "data/concepts", "k": 2, "units": {}}
+    for layer in ("conv1", "conv5"):
+        for c in range(layers[layer]):
+            entry = {}
+            for side in ("top", "bottom"):
+                entry[side] = [{"source": f"images/{i:04d}.png", "value": (3.0 - i) if side == "top" else -i,
+                                "x": 1, "y": 2, "thumb": img(f"examples/{layer}/{c}/{side}_{i}.png"),
+                                "patch": img(f"examples/{layer}/{c}/{side}_{i}_patch.png")} for i in range(2)]
+            examples["units"][f"{layer}:{c}"] = entry
+    write_json_atomic(root / "examples/examples.json", examples)
+    run.register("examples", {"json": "examples/examples.json"})
+
+    labels = [("red", "color", 0.31), (SCRIPT_LABEL, "object", 0.12), ("wheel", "part", 0.08),
+              ("stripes", "texture", 0.02), ("red", "color", 0.05), ("blue", "color", 0.20)]
+
+    def dissect_layers(scale: float) -> dict:
+        out = {}
+        for layer in ("conv1", "conv5"):
+            units = {}
+            for c in range(layers[layer]):
+                label, cat, iou = labels[(c + (layer == "conv1")) % len(labels)]
+                iou *= scale
+                units[f"{layer}:{c}"] = {"label": label, "category": cat, "iou": iou, "detector": iou > 0.04,
+                                         "runners_up": [{"label": "wheel", "category": "part",
+                                                         "iou": iou / 2}],
+                                         "top_images": [img(f"dissect/{layer}/{c}_top.png")]}
+            per_cat: dict[str, int] = {}
+            for entry in units.values():
+                if entry["detector"]:
+                    per_cat[entry["category"]] = per_cat.get(entry["category"], 0) + 1
+            out[layer] = {"units": units, "detectors_per_category": per_cat,
+                          "unique_detectors": {"distinct_top_labels": len(per_cat),
+                                               "per_category_sum": len(per_cat)},
+                          "chart": img(f"dissect/{layer}_detectors.png")}
+        return out
+
+    dissect = {"dataset": "data/concepts", "quantile": 0.005, "iou_threshold": 0.04,
+               "layers": dissect_layers(1.0), "baseline_random": {"layers": dissect_layers(0.1)},
+               "rotation": [{"alpha": a, "detectors": d, "unique": u}
+                            for a, d, u in ((0.0, 5, 4), (0.5, 3, 3), (1.0, 1, 1))]}
+    write_json_atomic(root / "dissect/dissect.json", dissect)
+    run.register("dissect", {"json": "dissect/dissect.json", "tally": [],
+                             "charts": [img("dissect/detectors.png")]})
+
+    order = ["conv1", DOTTED, "conv5", "fc8"]
+    edges = {}
+    for below, above in zip(order, order[1:], strict=False):
+        for c in range(layers[above]):
+            kids = [{"unit": f"{below}:{k}", "score": round(1.0 / (1 + k + c), 4)}
+                    for k in range(layers[below])]
+            edges.setdefault(f"{above}:{c}", {})["children"] = kids
+            for kid in kids:
+                edges.setdefault(kid["unit"], {}).setdefault("parents", []).append(
+                    {"unit": f"{above}:{c}", "score": kid["score"]})
+    write_json_atomic(root / "graph/graph.json", {"layers": order, "edges": edges})
+    run.register("graph", {"json": "graph/graph.json"})
+
+    tree_dir = root / "compose/house_0"
+    nodes = [{"id": 0, "parent": None, "unit": "fc8:1", "layer": "fc8", "channel": 1, "score": 1.0},
+             {"id": 1, "parent": 0, "unit": "conv5:2", "layer": "conv5", "channel": 2, "score": 0.5},
+             {"id": 2, "parent": 1, "unit": "conv1:3", "layer": "conv1", "channel": 3, "score": 0.25}]
+    for node in nodes:
+        node["images"] = {"gradient": img(f"compose/house_0/n{node['id']}_gradient.png")}
+    (tree_dir / "tree.html").write_text('<!DOCTYPE html><html><head><meta charset="utf-8"><link rel="icon" '
+                                        'href="data:,"><title>tree</title></head><body><h1>tree house_0</h1>'
+                                        '<img src="input.png" alt="input"></body></html>\n')
+    write_json_atomic(tree_dir / "tree.json", {"image": img("compose/house_0/input.png"), "root": "fc8:1",
+                                               "rule": "gradient", "k": 5, "nodes": nodes,
+                                               "html": "compose/house_0/tree.html"})
+    run.add_to("compose", "trees", "compose/house_0/tree.json")
+    return root
+
+
+@pytest.fixture
+def fake_run(tmp_path: Path) -> Path:
+    """A fresh crafted run directory."""
+    return make_fake_run(tmp_path / "run")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # noqa: D401 - keep test output clean
+        pass
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """serve(folder) -> base URL of a 127.0.0.1 HTTP server for that folder (stopped at the end)."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(_Quiet, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _ensure_chromium() -> str | None:
+    """Install Debian's chromium when missing and we are root; return why not, or None if ready."""
+    if os.path.exists(CHROMIUM):
+        return None
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return f"{CHROMIUM} is missing and cannot be installed here (needs root and apt-get)"
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            return f"`{' '.join(cmd)}` failed: {done.stderr.strip().splitlines()[-1:]}"
+    return None if os.path.exists(CHROMIUM) else f"apt-get installed chromium but {CHROMIUM} is missing"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Debian Chromium driven by Playwright (never `playwright install`)."""
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="the playwright package is in the test extra")
+    why = _ensure_chromium()
+    if why:
+        pytest.skip(f"Chromium unavailable: {why}")
+    with sync_api.sync_playwright() as play:
+        chromium = play.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def fake_site(tmp_path_factory) -> Path:
+    """The explorer site of the crafted run (built once)."""
+    from unitscope.explore import build_site
+
+    run = make_fake_run(tmp_path_factory.mktemp("fake") / "run")
+    return build_site(run, progress=False).parent
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """One real `unitscope demo --quick` shared by every test that needs it: (DemoResult, log lines)."""
+    from unitscope.demo import run_demo
+
+    lines: list[str] = []
+    result = run_demo(tmp_path_factory.mktemp("demo") / "run", quick=True, progress=False, log=lines.append)
+    return result, lines

@@ -1,0 +1,189 @@
+"""The static explorer: determinism, escaping, safe URLs, no broken links, user errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from conftest import DOTTED, SCRIPT_LABEL, make_fake_run
+from unitscope.cli import main
+from unitscope.errors import DataError
+from unitscope.explore import build_site
+from unitscope.report.paths import safe_relpath, slug
+from unitscope.run import write_json_atomic
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.scripts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.refs.append(value)
+        if tag == "script":
+            self.scripts.append(dict(attrs).get("src", ""))
+
+
+def _parse(path: Path) -> _Refs:
+    parser = _Refs()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def _snapshot(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*"))
+            if p.is_file() and p.suffix in (".html", ".js", ".css")}
+
+
+def test_rebuild_is_byte_identical(fake_run, tmp_path):
+    build_site(fake_run, progress=False)
+    first = _snapshot(fake_run / "site")
+    build_site(fake_run, progress=False)
+    assert _snapshot(fake_run / "site") == first
+    other = build_site(fake_run, tmp_path / "elsewhere", progress=False).parent
+    assert _snapshot(other) == first
+    assert len([k for k in first if k.startswith("units/")]) == 4 + 2 + 6 + 3
+
+
+def test_every_link_and_image_resolves(fake_run):
+    site = build_site(fake_run, progress=False).parent
+    pages = sorted(site.rglob("*.html"))
+    checked = 0
+    for page in pages:
+        for ref in _parse(page).refs:
+            parts = urlsplit(ref)
+            if parts.scheme or ref.startswith("#"):
+                assert parts.scheme == "data", f"{page}: external reference {ref}"
+                continue
+            target = (page.parent / unquote(parts.path)).resolve()
+            assert target.is_file(), f"{page.relative_to(site)} -> {ref} is broken"
+            assert site.resolve() in target.parents, f"{ref} leaves the site folder"
+            checked += 1
+    assert checked > 200
+
+
+def test_labels_are_escaped_everywhere(fake_run):
+    site = build_site(fake_run, progress=False).parent
+    page = (site / "units/conv5/1.html").read_text()
+    assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page
+    for html in site.rglob("*.html"):
+        text = html.read_text()
+        assert SCRIPT_LABEL not in text, html
+        if html.relative_to(site).parts[0] == "files":
+            continue  # copied artifacts (tree.html) are not our pages
+        up = "../" * (len(html.relative_to(site).parts) - 1)
+        assert _parse(html).scripts == [up + "static/search-index.js", up + "static/explorer.js"]
+    index_js = (site / "static/search-index.js").read_text()
+    assert "<" not in index_js and ">" not in index_js
+    entries = json.loads(index_js.split("=", 1)[1].rstrip().rstrip(";"))
+    assert {"kind": "concept", "name": SCRIPT_LABEL} in [{k: e[k] for k in ("kind", "name")} for e in entries]
+
+
+def test_search_index_covers_units_layers_concepts_trees(fake_run):
+    site = build_site(fake_run, progress=False).parent
+    text = (site / "static/search-index.js").read_text()
+    entries = json.loads(text.split("=", 1)[1].rstrip().rstrip(";"))
+    by_name = {(e["kind"], e["name"]): e["url"] for e in entries}
+    assert by_name[("unit", "conv5:0")] == "units/conv5/0.html"
+    assert by_name[("layer", DOTTED)] == f"layers/{DOTTED}.html"
+    assert by_name[("concept", "red")] == "concepts/red.html"
+    assert by_name[("tree", "house_0")] == "files/compose/house_0/tree.html"
+    for url in by_name.values():
+        assert (site / unquote(url)).is_file()
+
+
+def test_pages_show_the_artifacts(fake_run):
+    site = build_site(fake_run, progress=False).parent
+    model = (site / "index.html").read_text()
+    order = [model.index(f'href="layers/{name}.html"') for name in ("conv1", DOTTED, "conv5", "fc8")]
+    assert order == sorted(order), "layers must follow graph.json's order"
+    assert "5 / 6" in model and "0 / 6" in model  # trained vs random detectors for conv5
+    unit = (site / "units/conv5/2.html").read_text()
+    assert "wheel" in unit and "0.080" in unit  # label + IoU
+    assert "0.040" in unit  # runner-up IoU
+    section = unit.split('class="children"')[1].split("</section>")[0]
+    children = re.findall(r'class="unit-link" href="([^"]+)"', section)
+    assert children == [f"../../units/{DOTTED}/0.html", f"../../units/{DOTTED}/1.html"]  # best first
+    assert 'href="../../files/compose/house_0/tree.html"' in unit
+    assert "files/visualize/conv5/2_neg.png" in unit
+    layer = (site / "layers/conv5.html").read_text()
+    assert layer.count('class="card"') == 6 and 'data-label="red"' in layer
+    assert (site / "files/compose/house_0/input.png").is_file()
+
+
+def test_slug_is_safe_and_injective():
+    names = ["layer2.0.conv1", "a/b", "a_b", "a~2fb", "..", ".hidden", "", "x y", "é"]
+    slugs = [slug(n) for n in names]
+    assert len(set(slugs)) == len(names)
+    for s in slugs:
+        assert re.fullmatch(r"[A-Za-z0-9_.~\-]+", s) and not s.startswith(".")
+    assert slug("layer2.0.conv1") == "layer2.0.conv1"
+
+
+def test_paths_leaving_the_run_are_ignored(fake_run, tmp_path):
+    outside = tmp_path / "secret.png"
+    outside.write_bytes((fake_run / "visualize/conv5/0.png").read_bytes())
+    data = json.loads((fake_run / "visualize/visualize.json").read_text())
+    data["units"][0]["image"] = "../secret.png"
+    write_json_atomic(fake_run / "visualize/visualize.json", data)
+    site = build_site(fake_run, progress=False).parent
+    assert not list(site.rglob("secret.png"))
+    assert safe_relpath("../x.png") is None and safe_relpath("/etc/passwd") is None
+    assert safe_relpath("./a//b.png") == "a/b.png" and safe_relpath("a\\..\\b.png") is None
+    (fake_run / "visualize/conv5/1.png").unlink()
+    (fake_run / "visualize/conv5/1.png").symlink_to(outside)  # a link out of the run is not followed
+    site = build_site(fake_run, progress=False).parent
+    assert not (site / "files/visualize/conv5/1.png").exists()
+    assert "visualize/conv5/1.png" not in (site / "units/conv5/1.html").read_text()
+
+
+def test_stale_files_are_removed(fake_run):
+    site = build_site(fake_run, progress=False).parent
+    assert (site / "files/examples/conv1/0/top_0.png").is_file()
+    data = json.loads((fake_run / "examples/examples.json").read_text())
+    data["units"] = {k: v for k, v in data["units"].items() if not k.startswith("conv1")}
+    write_json_atomic(fake_run / "examples/examples.json", data)
+    build_site(fake_run, progress=False)
+    assert not (site / "files/examples/conv1").exists()
+    assert (site / "files/examples/conv5/0/top_0.png").is_file()
+
+
+def test_missing_manifest_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(DataError, match="no manifest.json"):
+        build_site(tmp_path)
+    assert main(["explore", str(tmp_path / "nothing")]) == 2
+    err = capsys.readouterr().err
+    assert "manifest.json" in err and len(err.strip().splitlines()) == 1
+
+
+def test_refuses_foreign_nonempty_folder(fake_run, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    with pytest.raises(DataError, match="not made by"):
+        build_site(fake_run, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_cli_builds_and_registers(fake_run, capsys):
+    assert main(["--quiet", "explore", str(fake_run)]) == 0
+    assert "site/index.html" in capsys.readouterr().out
+    manifest = json.loads((fake_run / "manifest.json").read_text())
+    assert manifest["verbs"]["explore"] == {"index": "site/index.html"}
+
+
+def test_fake_run_is_reusable(tmp_path):
+    """The crafted run builds with only some verbs present (examples only)."""
+    run = make_fake_run(tmp_path / "r")
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["verbs"] = {"examples": manifest["verbs"]["examples"]}
+    write_json_atomic(run / "manifest.json", manifest)
+    site = build_site(run, progress=False).parent
+    assert sorted(p.name for p in (site / "layers").iterdir()) == ["conv1.html", "conv5.html"]

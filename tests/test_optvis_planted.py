@@ -1,0 +1,147 @@
+"""Planted units on hand-built networks: the renderer must find the known answers."""
+
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from unitscope.errors import BadInputError
+from unitscope.models import InputSpec, load_model
+from unitscope.optvis import channel, layer, neuron, render
+
+PLAIN = InputSpec(32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+PRECISIONS = ["fp32", "auto"]
+
+
+def planted_model():
+    """`color`: 1x1 conv, channel 0 = red - (green + blue) / 2; `edge` (after ReLU):
+    channel 0 a vertical-edge (d/dx) Sobel filter, channel 1 the horizontal one (d/dy)."""
+    color = nn.Conv2d(3, 1, 1, bias=False)
+    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+    edge = nn.Conv2d(3, 2, 3, bias=False)
+    with torch.no_grad():
+        color.weight.copy_(torch.tensor([1.0, -0.5, -0.5]).view(1, 3, 1, 1))
+        edge.weight.copy_(torch.stack([sobel_x, sobel_x.T])[:, None].expand(2, 3, 3, 3) / 3)
+    net = _TwoHeads(color, nn.Sequential(edge, nn.ReLU()))
+    return load_model(net, input_spec=PLAIN)
+
+
+class _TwoHeads(nn.Module):
+    def __init__(self, color, edge):
+        super().__init__()
+        self.color = color
+        self.edge = edge
+
+    def forward(self, x):
+        return self.color(x).mean((1, 2, 3)) + self.edge(x).mean((1, 2, 3))
+
+
+def mean_rgb(images):
+    return images.mean((2, 3))
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_red_channel_renders_red_and_its_negative_does_not(precision):
+    model = planted_model()
+    # lr 0.1: the mean colour is the spectrum's DC term, which Lucid's scaling moves slowly.
+    pos = render(model, channel("color", 0), size=32, steps=96, lr=0.1, progress=False,
+                 precision=precision)
+    neg = render(model, -channel("color", 0), size=32, steps=96, lr=0.1, progress=False,
+                 precision=precision)
+    r, g, b = mean_rgb(pos.images)[0].tolist()
+    assert r > g + 0.3 and r > b + 0.3
+    r, g, b = mean_rgb(neg.images)[0].tolist()
+    assert r < g - 0.3 and r < b - 0.3
+    assert pos.values[0] > 0.5 and neg.values[0] > 0.5  # neg maximizes -red
+
+
+def gradient_energy(images):
+    """Energy of differences along x (columns) and along y (rows)."""
+    dx = images[..., :, 1:] - images[..., :, :-1]
+    dy = images[..., 1:, :] - images[..., :-1, :]
+    return dx.pow(2).sum().item(), dy.pow(2).sum().item()
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_edge_filters_render_stripes_across_their_direction(precision):
+    model = planted_model()
+    result = render(model, channel("edge", [0, 1]), size=32, steps=64, progress=False,
+                    precision=precision)
+    ex, ey = gradient_energy(result.images[0])
+    assert ex > 3 * ey  # vertical filter: intensity changes along x -> vertical stripes
+    ex, ey = gradient_energy(result.images[1])
+    assert ey > 3 * ex
+
+
+class _Spy(nn.Module):
+    """Identity that logs (batch size, hooked?) for every call."""
+
+    def __init__(self, log, name):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.log, self.name = log, name
+
+    def forward(self, x):
+        self.log.append((self.name, x.shape[0], bool(self._forward_hooks)))
+        return torch.relu(self.conv(x))
+
+
+def spy_model():
+    log = []
+    net = nn.Sequential(OrderedDict((n, _Spy(log, n)) for n in ["a", "b", "c", "d"]))
+    return load_model(net, input_spec=PLAIN), log
+
+
+def test_only_declared_modules_are_hooked_and_forward_stops_after_deepest():
+    model, log = spy_model()
+    steps = 3
+    render(model, channel("b", [0, 1, 2, 0]), size=16, steps=steps, progress=False,
+           transforms=None)
+    batch_calls = [(name, hooked) for name, n, hooked in log if n == 4]
+    assert batch_calls.count(("a", False)) == steps + 1  # steps plus the final evaluation
+    assert batch_calls.count(("b", True)) == steps + 1
+    assert not [c for c in batch_calls if c[0] in ("c", "d")]  # never ran on the batch
+    assert all(not hooked for name, _n, hooked in log if name != "b")
+
+
+def test_two_layer_objective_stops_after_the_deeper_one():
+    model, log = spy_model()
+    render(model, channel("a", [0, 1]) + 0.1 * layer("c"), size=16, steps=2, progress=False)
+    names = {name for name, n, _h in log if n == 2}
+    assert names == {"a", "b", "c"}
+    hooked = {name for name, _n, hooked in log if hooked}
+    assert hooked == {"a", "c"}
+
+
+def test_model_state_is_restored():
+    model, _ = spy_model()
+    model.module.train()
+    model.module.d.conv.weight.requires_grad_(False)
+    render(model, channel("b", 0), size=16, steps=1, progress=False, precision="auto")
+    assert model.module.training
+    flags = {name: p.requires_grad for name, p in model.module.named_parameters()}
+    assert flags.pop("d.conv.weight") is False
+    assert all(flags.values())
+    assert model.module.a.conv.weight.is_contiguous()
+
+
+def test_neuron_objective_drives_its_position():
+    model = planted_model()
+    result = render(model, neuron("color", 0, x=3, y=20), size=32, steps=32, progress=False,
+                    transforms=None, precision="fp32")
+    red = result.images[0, 0] - result.images[0, 1:].mean(0)
+    y, x = divmod(red.argmax().item(), 32)
+    assert (x, y) == (3, 20)
+
+
+def test_too_small_images_name_the_smallest_size():
+    net = nn.Sequential(OrderedDict(big=nn.Conv2d(3, 2, 33), out=nn.ReLU()))
+    model = load_model(net, input_spec=PLAIN)
+    with pytest.raises(BadInputError, match=r"--size 21 or more"):
+        render(model, channel("out", 0), size=16, steps=1, progress=False)
+    with pytest.raises(BadInputError, match=r"--size 33 or more"):
+        render(model, channel("out", 0), size=16, steps=1, progress=False, transforms=None)
+    render(model, channel("out", 0), size=21, steps=1, progress=False)  # the minimum works
+    with pytest.raises(BadInputError, match="at least"):
+        render(model, channel("out", 0), size=2, steps=1, progress=False)
