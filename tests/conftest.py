@@ -99,7 +99,8 @@ def make_fake_run(root: Path) -> Path:
 
     dissect = {"dataset": "data/concepts", "quantile": 0.005, "iou_threshold": 0.04,
                "layers": dissect_layers(1.0), "baseline_random": {"layers": dissect_layers(0.1)},
-               "rotation": [{"alpha": a, "detectors": d, "unique": u}
+               "rotation": [{"layer": layer, "alpha": a, "detectors": d + (layer == "conv5"), "unique": u}
+                            for layer in ("conv1", "conv5")
                             for a, d, u in ((0.0, 5, 4), (0.5, 3, 3), (1.0, 1, 1))]}
     write_json_atomic(root / "dissect/dissect.json", dissect)
     run.register("dissect", {"json": "dissect/dissect.json", "tally": [],

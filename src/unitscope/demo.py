@@ -39,14 +39,19 @@ class Plan:
     tree_k: int
     tree_nodes: int
     graph_images: int
+    graph_layers: list[str] | None  # None: every conv/fc layer
 
 
+# The graph costs one segment backward per parent unit per image batch (compose/graph.py), and
+# visualization one forward+backward per image per step: those two set the demo's length.
 FULL = Plan(images=2000, example_units=CONV + ["fc6", "fc7", "fc8"], k=8, dissect_layers=CONV,
-            rotation=[0.0, 0.2, 0.4, 0.6, 0.8, 1.0], visual_units=["conv5", "fc8"], steps=256,
-            variants_units=["conv5:0-7"], n_variants=4, trees=3, tree_k=4, tree_nodes=40, graph_images=256)
+            rotation=[0.0, 0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=128,
+            variants_units=["conv5:0-3"], n_variants=4, trees=3, tree_k=4, tree_nodes=30,
+            graph_images=64, graph_layers=None)
 QUICK = Plan(images=150, example_units=["conv4", "conv5", "fc8"], k=4, dissect_layers=CONV,
-             rotation=[0.0, 1.0], visual_units=["conv5:0-7", "fc8:0-3"], steps=24,
-             variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=10, graph_images=32)
+             rotation=[0.0, 1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
+             variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=8,
+             graph_images=16, graph_layers=["conv4", "conv5", "fc8"])
 
 
 @dataclass
@@ -79,7 +84,7 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
         ("explore", lambda: _explore(run_dir, progress)),
     ]
     if data is None:
-        steps.insert(0, ("concept world", lambda: world.update(path=_world(run_dir, plan))))
+        steps.insert(0, ("concept world", lambda: world.update(path=_world(run_dir, plan, progress))))
     for number, (name, step) in enumerate(steps, 1):
         log(f"demo [{number}/{len(steps)}] {name} ...")
         start = time.perf_counter()
@@ -104,10 +109,10 @@ def _fresh(out: Path) -> Path:
     return out
 
 
-def _world(run_dir: Path, plan: Plan) -> Path:
+def _world(run_dir: Path, plan: Plan, progress: bool) -> Path:
     from .data.concepts import generate
 
-    return Path(generate(run_dir / "concepts", n=plan.images, size=128, seed=0))
+    return Path(generate(run_dir / "concepts", n=plan.images, size=128, seed=0, progress=progress))
 
 
 def _examples(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
@@ -154,7 +159,8 @@ def _compose(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool
 def _graph(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
     from .compose.graph import dataset_graph
 
-    dataset_graph(model, data, None, run_dir, images=plan.graph_images, top=8, progress=progress)
+    dataset_graph(model, data, plan.graph_layers, run_dir, images=plan.graph_images, top=8,
+                  progress=progress)
 
 
 def _explore(run_dir: Path, progress: bool) -> None:

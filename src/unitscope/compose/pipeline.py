@@ -23,7 +23,6 @@ from .sanity import sanity_check
 from .score import record
 from .tree import Node, build_tree, path_to
 
-SANITY_NODES = 8
 SANITY_TOP_LAYERS = 3
 
 
@@ -129,9 +128,7 @@ def compose_tree(
     }
     if sanity:
         top = layers[-SANITY_TOP_LAYERS:]
-        best = sorted(nodes, key=lambda n: -n.share)[:SANITY_NODES]
-        data["sanity"] = sanity_check(model, tensor, root_layer, root_channel,
-                                      [path_to(nodes, n) for n in best], top)
+        data["sanity"] = sanity_check(model, tensor, root_layer, root_channel, top)
     write_html(folder, data)
     tree_json = write_tree_json(run, folder, data)
     run.add_to("compose", "trees", tree_json, model=model.name)

@@ -36,7 +36,7 @@ def channel_seeds(act: torch.Tensor, channels: Sequence[int]) -> torch.Tensor:
 
 def unit_value(act: torch.Tensor, channel: int) -> float:
     """f for a unit: its activation summed over positions (batch of one)."""
-    return float(act[0, channel].sum())
+    return float(act[0, channel].detach().sum())
 
 
 def _batched_vjp(out: torch.Tensor, inp: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:

@@ -59,7 +59,16 @@ def open_broden(path: str | Path, size: int | None = None):
     dataset = BrodenDataset(path, size=size)
     if len(dataset) == 0:
         raise DataError(f"Broden dataset '{path}' lists no images in index.csv")
+    _check_images(path, getattr(dataset, "names", []))
     return dataset
+
+
+def _check_images(root: Path, names: list[str]) -> None:
+    """Fail before any work starts if index.csv names an image that is not there."""
+    missing = [n for n in names if not (root / "images" / n).is_file()]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise DataError(f"image '{root / 'images' / missing[0]}'{more} listed in index.csv does not exist")
 
 
 def open_dataset(path: str | Path, size: int | None = None):

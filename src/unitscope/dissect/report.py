@@ -165,19 +165,26 @@ class _Images:
         return self.cache[index]
 
 
-def masked_strip(images: list[torch.Tensor], maps: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Top images side by side, dimmed outside the unit's binarized (upsampled) mask."""
-    tiles = []
-    for image, amap in zip(images, maps, strict=False):
-        h, w = image.shape[1:]
-        up = F.interpolate(amap[None, None].float(), size=(h, w), mode="bilinear", align_corners=False)[0]
-        mask = (up.double() > threshold).float()
-        tile = image * (0.2 + 0.8 * mask)
-        if max(h, w) > THUMB:
-            tile = F.interpolate(tile[None], size=(THUMB, THUMB), mode="bilinear", antialias=True,
-                                 align_corners=False)[0]
-        tiles.append(F.pad(tile, (0, 2), value=1.0))
-    return torch.cat(tiles, dim=2)[:, :, :-2].clamp(0, 1)
+def masked_tiles(images: torch.Tensor, maps: torch.Tensor, thresholds: torch.Tensor) -> np.ndarray:
+    """(n, 3, H, W) images dimmed outside their maps' binarized, upsampled masks, as uint8 tiles
+    of at most THUMB pixels: (n, t, t, 3). One batched op for many units' top images."""
+    h, w = images.shape[2:]
+    up = F.interpolate(maps.unsqueeze(1).float(), size=(h, w), mode="bilinear", align_corners=False)
+    mask = (up.double() > thresholds.view(-1, 1, 1, 1)).float()
+    tiles = images * (0.2 + 0.8 * mask)
+    if max(h, w) > THUMB:
+        tiles = F.interpolate(tiles, size=(THUMB, THUMB), mode="bilinear", antialias=True,
+                              align_corners=False)
+    return tiles.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def strip(tiles: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Tiles (k, t, t, 3) side by side with white gaps."""
+    k, t, _, _ = tiles.shape
+    out = np.full((t, k * t + (k - 1) * gap, 3), 255, dtype=np.uint8)
+    for j in range(k):
+        out[:, j * (t + gap) : j * (t + gap) + t] = tiles[j]
+    return out
 
 
 def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tallies, thresholds, top,
@@ -229,7 +236,7 @@ def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tal
             if stream.variant != "model":
                 section = result.setdefault(stream.variant, {"layers": {}})
             if neg:
-                section = result.setdefault("negative", {"layers": {}})
+                section = section.setdefault("negative", {"layers": {}})
             section["layers"][stream.layer] = entry
             (tally_files if stream.variant == "model" and not neg else []).append(run_dir.relative(csv_path))
             charts.append(run_dir.relative(chart))
@@ -249,17 +256,18 @@ def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tal
 
 
 def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images,
-                threshold) -> dict[int, list[str]]:
+                threshold: torch.Tensor, chunk: int = 16) -> dict[int, list[str]]:
+    """One strip per unit of its top images, masked at its threshold; rendered in unit chunks."""
     acc = top.get(stream.key)
-    if acc is None or acc.maps is None:
+    if acc is None or acc.maps is None or acc.images.shape[1] == 0:
         return {}
-    paths = {}
-    for u in range(stream.units):
-        picks = [int(i) for i in acc.images[u]]
-        if not picks:
-            continue
-        strip = masked_strip([images[i] for i in picks], acc.maps[u, : len(picks)], float(threshold[u]))
-        path = folder / f"{u}_top.png"
-        save_png(strip, path)
-        paths[u] = [run_dir.relative(path)]
+    paths, k = {}, acc.images.shape[1]
+    for start in range(0, stream.units, chunk):
+        units = list(range(start, min(stream.units, start + chunk)))
+        pics = torch.stack([images[int(i)] for u in units for i in acc.images[u]])
+        maps = acc.maps[units[0] : units[-1] + 1].reshape(-1, *acc.maps.shape[2:])
+        tiles = masked_tiles(pics, maps, threshold[units].repeat_interleave(k))
+        for n, u in enumerate(units):
+            path = save_png(strip(tiles[n * k : (n + 1) * k]), folder / f"{u}_top.png")
+            paths[u] = [run_dir.relative(path)]
     return paths

@@ -178,13 +178,26 @@ def run_dissect(
     state = work.open(_fingerprint(model, dataset, broden, layers, settings), resume)
     job = _Job(variants, dataset, layers, streams, signs, concepts, work, state, quantile,
                batch_size, checkpoint_every, precision, workers, progress, top_k, seed)
-    job.pass1()
+    try:
+        job.pass1()
+    except BaseException:
+        if state["pass1"] == 0:  # nothing a resume could use: leave no trace
+            work.remove()
+            _remove_if_empty(work.root.parent)
+        raise
     thresholds = job.thresholds(exact)
     tallies = job.pass2(thresholds)
     result = report.write(run_dir, model, dataset, broden, streams, signs, concepts, tallies,
                           thresholds, job.top, quantile, iou_threshold, exact)
     work.remove()
     return result
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 def rotation_matrix(units: int, alpha: float, seed: int) -> torch.Tensor | None:

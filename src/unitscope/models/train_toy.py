@@ -100,7 +100,7 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 def train_toy(
     out: str | Path,
     images: int = 40000,
-    epochs: int = 6,
+    epochs: int = 8,
     batch_size: int = 128,
     lr: float = 2e-3,
     seed: int = 0,
@@ -140,7 +140,7 @@ def train_toy(
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             seen += len(idx)
         acc = accuracy(net, x_val, y_val)
         log(f"epoch {epoch + 1}: loss {total / seen:.3f}, val top-1 {acc:.4f}, {time.time() - start:.0f}s")
@@ -159,7 +159,7 @@ def train_toy(
         "seed": seed,
         "train_seconds": round(elapsed, 1),
         "params": sum(p.numel() for p in plain.parameters()),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "machine": f"{platform.machine()} x{os.cpu_count()}",
         "python": sys.version.split()[0],
     }

@@ -23,8 +23,8 @@ from ..errors import BadInputError
 from ..models import Model, load_model
 from ..probe import Probe
 from .objectives import OUTPUT, Objective, as_objective
-from .param import image_param
-from .transforms import Transform, pipeline
+from .param import ImageParam, image_param
+from .transforms import Pipeline, Transform, pipeline
 
 MIN_SIZE = 8
 
@@ -55,11 +55,14 @@ def render(
     precision: str | None = None,
     decay: float = 1.0,
     desc: str | None = None,
+    revive: bool = True,
 ) -> RenderResult:
     """Optimize `batch` images of `size` px for `steps` Adam steps to maximize `objective`.
 
     `objective` is an `Objective` or a unit address; its per-element channels fix the batch.
-    Final values are measured on the untransformed final images, in fp32.
+    Final values are measured on the untransformed final images, in fp32. With `revive`,
+    elements whose objective has no gradient at the near-grey start (a ReLU unit dead there)
+    restart from noisier images; other elements keep Lucid's start.
     """
     model = model if isinstance(model, Model) else load_model(model)
     objective = as_objective(objective)
@@ -75,7 +78,9 @@ def render(
     with _prepared(model.module, channels_last=chosen == "bf16"):
         forward = _Forward(model, objective)
         with forward:
-            _check_input_size(model, forward, pipe.out_size(size), size, device)
+            _check_input_size(model, forward, size, pipe.out_size(size), device)
+            revived = _revive(image, model, forward, objective, pipe, chosen, device, seed) \
+                if revive and init_image is None and steps else 0
             for _ in tqdm(range(steps), desc=desc or objective.name[:40], disable=_quiet(progress)):
                 x = model.input_spec.normalize(pipe(image(), gen))
                 x = x.contiguous(memory_format=torch.channels_last) if chosen == "bf16" else x
@@ -90,7 +95,7 @@ def render(
     settings = {"steps": steps, "size": size, "lr": lr, "seed": seed, "param": param,
                 "decorrelate": decorrelate, "decay": decay, "precision": chosen,
                 "transforms": _describe(transforms), "batch": batch,
-                "init_image": init_image is not None}
+                "init_image": init_image is not None, "revived": revived}
     return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, settings)
 
 
@@ -108,6 +113,32 @@ def evaluate(
                 x = images[start:start + step].to(_device(model.module))
                 values.append(objective(forward(model.input_spec.normalize(x))).float().cpu())
     return torch.cat(values) if values else torch.zeros(0)
+
+
+REVIVE_SD = (0.1, 1.0)
+
+
+def _revive(image: ImageParam, model: Model, forward: _Forward, objective: Objective,
+            pipe: Pipeline, chosen: str, device: torch.device, seed: int) -> int:
+    """Re-draw, with more noise, the start of elements whose objective gradient is exactly 0.
+
+    Returns how many elements were re-drawn.
+    """
+    gen = torch.Generator().manual_seed(seed + 2)
+    revived = torch.zeros(image.raw.shape[0], dtype=torch.bool)
+    for sd in REVIVE_SD:
+        x = model.input_spec.normalize(pipe(image(), gen))
+        with prec.autocast(chosen, device):
+            values = objective(forward(x))
+        (grad,) = torch.autograd.grad(values.sum(), image.raw)
+        dead = (grad.flatten(1).abs().amax(1) == 0).cpu()
+        if not dead.any():
+            break
+        fresh = torch.randn(image.raw.shape, generator=gen) * sd
+        with torch.no_grad():
+            image.raw[dead.to(image.raw.device)] = fresh[dead].to(image.raw)
+        revived |= dead
+    return int(revived.sum())
 
 
 class _Forward:
@@ -205,25 +236,26 @@ def _runs(forward: _Forward, model: Model, side: int, device: torch.device) -> s
     return None
 
 
-def _check_input_size(model: Model, forward: _Forward, side: int, size: int,
+def _check_input_size(model: Model, forward: _Forward, size: int, side: int,
                       device: torch.device) -> None:
-    """A too-small input fails with a one-line error naming the smallest size that works.
+    """A too-small input fails with a one-line error naming the smallest --size that works.
 
-    Images are fed as they are (no upsampling to the model's input size): the search only
-    runs when the forward fails.
+    Both the transformed (`side` px) and the plain `size` px image must pass the network;
+    images are fed as they are (never upsampled), so the search only runs when a forward fails.
     """
-    error = _runs(forward, model, side, device)
+    small = min(size, side)
+    error = _runs(forward, model, small, device)
     if error is None:
         return
-    top = max(model.input_spec.size, side) * 2
+    top = max(model.input_spec.size, side, size) * 2
     if _runs(forward, model, top, device) is not None:
-        raise BadInputError(f"the model fails on {side}px inputs: {error}")
-    lo, hi = side, top  # fails at lo, works at hi
+        raise BadInputError(f"the model fails on {small}px inputs: {error}")
+    lo, hi = small, top  # fails at lo, works at hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if _runs(forward, model, mid, device) is None else (mid, hi)
-    need = size + hi - side
+    need = hi + size - small
     raise BadInputError(
-        f"--size {size} is too small for {model.name}: the transformed {side}px image fails "
-        f"({error}); use --size {need} or more"
+        f"--size {size} is too small for {model.name}: a {small}px input fails ({error}); "
+        f"use --size {need} or more"
     )

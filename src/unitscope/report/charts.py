@@ -29,30 +29,26 @@ class LineChart:
     ylabel: str
 
 
-def line_chart(rows: list[dict[str, float]], x: str, ys: list[str], xlabel: str, ylabel: str
-               ) -> LineChart | None:
-    """Lay out `rows` (dicts) as a line per key in `ys` against key `x`; None if too few points."""
-    rows = [r for r in rows if x in r]
-    if len(rows) < 1:
+def line_chart(lines: dict[str, list[tuple[float, float]]], xlabel: str, ylabel: str) -> LineChart | None:
+    """Lay out named lines of (x, y) points in SVG coordinates; None when there is nothing to draw."""
+    points = [p for line in lines.values() for p in line]
+    if not points:
         return None
-    xs = [r[x] for r in rows]
-    values = [r[k] for r in rows for k in ys if k in r]
-    x0, x1 = min(xs), max(xs)
-    top = max(values + [1.0])
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    top = max([p[1] for p in points] + [1.0])
 
     def sx(v: float) -> float:
-        return PAD + (WIDTH - 2 * PAD) * ((v - x0) / (x1 - x0) if x1 > x0 else 0.5)
+        return round(PAD + (WIDTH - 2 * PAD) * ((v - x0) / (x1 - x0) if x1 > x0 else 0.5), 1)
 
     def sy(v: float) -> float:
-        return HEIGHT - PAD - (HEIGHT - 2 * PAD) * v / top
+        return round(HEIGHT - PAD - (HEIGHT - 2 * PAD) * v / top, 1)
 
     series = []
-    for key in ys:
-        pts = [(round(sx(r[x]), 1), round(sy(r[key]), 1), f"{r[x]:g}: {r[key]:g}") for r in rows if key in r]
-        if pts:
-            series.append(Series(key, " ".join(f"{a},{b}" for a, b, _ in pts), pts))
-    xticks = [(round(sx(v), 1), f"{v:g}") for v in sorted(set(xs))]
-    yticks = [(round(sy(top * f), 1), f"{top * f:.0f}") for f in (0.0, 0.5, 1.0)]
+    for name, line in lines.items():
+        dots = [(sx(x), sy(y), f"{x:g}: {y:g}") for x, y in sorted(line)]
+        series.append(Series(name, " ".join(f"{a},{b}" for a, b, _ in dots), dots))
+    xticks = [(sx(v), f"{v:g}") for v in sorted({p[0] for p in points})]
+    yticks = [(sy(top * f), f"{top * f:.0f}") for f in (0.0, 0.5, 1.0)]
     return LineChart(WIDTH, HEIGHT, series, xticks, yticks, xlabel, ylabel)
 
 

@@ -110,7 +110,7 @@ class RunView:
     units: dict[str, UnitView]
     summary: dict[str, LayerSummary]
     baseline: dict[str, LayerSummary]
-    rotation: list[dict[str, float]]
+    rotation: list[dict[str, Any]]
     charts: list[str]
     trees: list[TreeView]
     settings: dict[str, Any]
@@ -348,12 +348,15 @@ def _counts(table: Any) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted((table or {}).items()) if isinstance(v, int | float)}
 
 
-def _rotation(rows: Any) -> list[dict[str, float]]:
+def _rotation(rows: Any) -> list[dict[str, Any]]:
+    """Rotation-curve points {layer, alpha, detectors, unique}; `layer` is '' when not given."""
     points = []
     for row in rows or []:
-        if isinstance(row, dict) and "alpha" in row:
-            points.append({k: float(row[k]) for k in ("alpha", "detectors", "unique") if k in row})
-    return sorted(points, key=lambda p: p["alpha"])
+        if isinstance(row, dict) and "alpha" in row and "detectors" in row:
+            point: dict[str, Any] = {k: float(row[k]) for k in ("alpha", "detectors", "unique") if k in row}
+            point["layer"] = str(row.get("layer", ""))
+            points.append(point)
+    return sorted(points, key=lambda p: (p["layer"], p["alpha"]))
 
 
 def _natural(name: str) -> list[Any]:

@@ -115,9 +115,22 @@ def _model_context(view: RunView, concepts: list[str]) -> dict[str, Any]:
         })
     top = max([r["summary"].detectors for r in rows if r["summary"]]
               + [r["baseline"].detectors for r in rows if r["baseline"]] + [1])
-    rotation = line_chart(view.rotation, "alpha", ["detectors", "unique"], "rotation α", "units")
-    return {"rows": rows, "top": top, "rotation": rotation, "concepts": concepts,
+    per_layer = {s.chart for s in list(view.summary.values()) + list(view.baseline.values())}
+    return {"rows": rows, "top": top, "concepts": concepts, **_rotation_context(view),
+            "model_charts": [c for c in view.charts if c not in per_layer],
             "counts": {k: len(v) for k, v in view.concepts().items()}}
+
+
+def _rotation_context(view: RunView) -> dict[str, Any]:
+    """The rotation curve (detectors against α, one line per layer) and its table."""
+    layers = sorted({p["layer"] for p in view.rotation},
+                    key=lambda name: view.layers.index(name) if name in view.layers else len(view.layers))
+    lines = {name or "detectors": [(p["alpha"], p["detectors"]) for p in view.rotation if p["layer"] == name]
+             for name in layers}
+    alphas = sorted({p["alpha"] for p in view.rotation})
+    table = {(p["layer"], p["alpha"]): p for p in view.rotation}
+    return {"rotation": line_chart(lines, "rotation α", "detectors"), "rotation_layers": layers,
+            "rotation_alphas": alphas, "rotation_table": table}
 
 
 def _layer_context(view: RunView, i: int) -> dict[str, Any]:
@@ -129,6 +142,7 @@ def _layer_context(view: RunView, i: int) -> dict[str, Any]:
         "units": units,
         "labels": labels,
         "summary": view.summary.get(layer),
+        "baseline": view.baseline.get(layer),
         "previous": view.layers[i - 1] if i else None,
         "next": view.layers[i + 1] if i + 1 < len(view.layers) else None,
     }

@@ -98,13 +98,14 @@ def _check_label(number: int, num_labels: int) -> int:
 
 
 def _dedupe(planes: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
-    """Zero a label where an earlier plane or a whole-image label already covers that pixel."""
-    planes = planes.clone()
+    """Each label at most once per pixel: drop labels a whole-image label already covers, sort
+    the planes per pixel (order is irrelevant to the tally) and zero repeats."""
     covered = torch.gather(whole, 1, planes.flatten(1)).view_as(planes)
-    planes[covered] = 0
-    for p in range(1, planes.shape[1]):
-        for q in range(p):
-            planes[:, p][planes[:, p] == planes[:, q]] = 0
+    planes = planes.masked_fill(covered, 0)
+    if planes.shape[1] > 1:
+        planes = torch.sort(planes, dim=1).values
+        repeat = planes[:, 1:] == planes[:, :-1]
+        planes[:, 1:] = planes[:, 1:].masked_fill(repeat, 0)
     return planes
 
 

@@ -75,8 +75,8 @@ def _grid(x, y, p):
 
 def _crosshatched(x, y, p):
     u, v = _rotate(x, y, p)
-    a, b = (u + v) / (p["period"] * 0.8), (u - v) / (p["period"] * 0.8)
-    return (_frac(a) < 0.22) | (_frac(b) < 0.22)
+    a, b = (u + v) / p["period"], (u - v) / p["period"]
+    return (_frac(a) < 0.25) | (_frac(b) < 0.25)
 
 
 def _honeycombed(x, y, p):

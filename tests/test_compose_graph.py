@@ -1,0 +1,97 @@
+"""The dataset-wide composition graph against hand-computed mean contributions."""
+
+import json
+from collections import OrderedDict
+
+import pytest
+import torch
+from torch import nn
+
+from unitscope.cli import main
+from unitscope.compose.graph import dataset_graph, pair_scores
+from unitscope.imageio import save_png
+from unitscope.models import InputSpec, load_model
+from unitscope.probe import Probe
+
+SPEC = InputSpec(4, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+PARENT_WEIGHTS = torch.tensor([[3.0, 1.0, -2.0], [0.0, 1.0, 1.0]])
+
+
+def net():
+    """child = the R, G, B planes (ReLU); parent j = sum_i PARENT_WEIGHTS[j, i] * child_i."""
+    child = nn.Conv2d(3, 3, 1, bias=False)
+    child.weight.data.copy_(torch.eye(3).view(3, 3, 1, 1))
+    parent = nn.Conv2d(3, 2, 1, bias=False)
+    parent.weight.data.copy_(PARENT_WEIGHTS.view(2, 3, 1, 1))
+    module = nn.Sequential(OrderedDict(child=nn.Sequential(child, nn.ReLU()), parent=parent))
+    return load_model(module, input_spec=SPEC)
+
+
+def images(n: int = 3) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(1)
+    return [torch.rand(3, 4, 4, generator=generator) for _ in range(n)]
+
+
+def expected_matrix(items: list[torch.Tensor]) -> torch.Tensor:
+    """S[j, i] = mean over images of w_ji * (sum over positions of plane i)."""
+    plane_sums = torch.stack([img.sum(dim=(1, 2)) for img in items]).mean(0)
+    return PARENT_WEIGHTS * plane_sums
+
+
+def test_graph_scores_are_mean_grad_times_act(tmp_path):
+    items = images()
+    data = dataset_graph(net(), items, ["child", "parent"], tmp_path, images=None, top=3,
+                         progress=False, batch=2)
+    want = expected_matrix(items)
+    edges = data["edges"]
+    kids = edges["parent:0"]["children"]
+    assert [k["unit"] for k in kids] == ["child:0", "child:1"]
+    assert [k["score"] for k in kids] == pytest.approx(want[0, :2].tolist(), rel=1e-5)
+    assert edges["parent:0"]["inhibitory"] == [
+        {"unit": "child:2", "score": pytest.approx(float(want[0, 2]), rel=1e-5)}]
+    parents = edges["child:1"]["parents"]  # both parents weigh G by 1: equal scores
+    assert {p["unit"] for p in parents} == {"parent:0", "parent:1"}
+    assert [p["score"] for p in parents] == pytest.approx([float(want[0, 1])] * 2, rel=1e-5)
+    assert [p["unit"] for p in edges["child:2"]["parents"]] == ["parent:1"]
+    saved = json.loads((tmp_path / "graph/graph.json").read_text())
+    assert saved["layers"] == ["child", "parent"] and saved["images"] == 3
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["verbs"]["graph"] == {"json": "graph/graph.json"}
+
+
+def test_batched_vjps_equal_one_at_a_time():
+    model = load_model(nn.Sequential(OrderedDict(
+        a=nn.Sequential(nn.Conv2d(3, 5, 3, padding=1), nn.ReLU()),
+        pool=nn.MaxPool2d(2),
+        b=nn.Sequential(nn.Conv2d(5, 4, 3, padding=1), nn.ReLU()))), input_spec=SPEC)
+    x = torch.stack(images(2)).requires_grad_(True)
+    with Probe(model.module, ["a", "b"]) as probe:
+        acts = probe(x)
+    batched = pair_scores(acts["b"], acts["a"])
+    single = pair_scores(acts["b"], acts["a"], chunk=1)
+    torch.testing.assert_close(batched, single)
+    loop = torch.zeros(4, 5)
+    for j in range(4):
+        (g,) = torch.autograd.grad(acts["b"][:, j].sum(), acts["a"], retain_graph=True)
+        loop[j] = (g * acts["a"]).sum(dim=(0, 2, 3))
+    torch.testing.assert_close(batched, loop)
+
+
+def test_graph_from_an_image_folder_via_cli(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    for i, img in enumerate(images(2)):
+        save_png(img, folder / f"{i}.png")
+    code = main(["--quiet", "graph", "toy", str(folder), "--layers", "fc6,fc7,fc8",
+                 "--images", "2", "--top", "3", "--out", str(tmp_path / "run")])
+    assert code == 0, capsys.readouterr().err
+    saved = json.loads((tmp_path / "run/graph/graph.json").read_text())
+    assert saved["images"] == 2 and len(saved["edges"]["fc8:0"]["children"]) <= 3
+    assert "parents" in saved["edges"]["fc6:0"] and "children" not in saved["edges"]["fc6:0"]
+
+
+def test_graph_cli_errors(tmp_path, capsys):
+    code = main(["graph", "toy", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+    code = main(["graph", "toy", str(tmp_path), "--layers", "fc8,fc7"])
+    assert code == 2 and "forward order" in capsys.readouterr().err

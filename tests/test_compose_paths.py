@@ -1,0 +1,80 @@
+"""Local visualization paths pick only the chosen channel's region; images scale robustly."""
+
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from unitscope.compose import compose_tree
+from unitscope.compose.normalize import diverging, robust_scale
+from unitscope.compose.paths import path_images
+from unitscope.models import InputSpec, load_model
+
+SPEC = InputSpec(8, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
+def chain():
+    """l1: red and green detectors; l2: two mixes of both; l3: the sum of l2 over the image."""
+    l1 = nn.Conv2d(3, 2, 1, bias=False)
+    l1.weight.data.zero_()
+    l1.weight.data[0, 0] = 1.0
+    l1.weight.data[1, 1] = 1.0
+    l2 = nn.Conv2d(2, 2, 1, bias=False)
+    l2.weight.data.copy_(torch.tensor([[1.0, 1.0], [0.5, 0.5]]).view(2, 2, 1, 1))
+    l3 = nn.Linear(2, 1, bias=False)
+    l3.weight.data.fill_(1.0)
+    module = nn.Sequential(OrderedDict(
+        l1=nn.Sequential(l1, nn.ReLU()), l2=nn.Sequential(l2, nn.ReLU(inplace=True)),
+        l3=nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), l3)))
+    return load_model(module, input_spec=SPEC)
+
+
+def halves() -> torch.Tensor:
+    """Left half pure red, right half pure green: the two l1 channels fire on different halves."""
+    image = torch.zeros(3, 8, 8)
+    image[0, :, :4] = 1.0
+    image[1, :, 4:] = 1.0
+    return image
+
+
+def energy(grad: torch.Tensor) -> tuple[float, float]:
+    magnitude = grad.abs().sum(0)
+    return float(magnitude[:, :4].sum()), float(magnitude[:, 4:].sum())
+
+
+@pytest.mark.parametrize("rule", ["gradient", "guided"])  # deconvnet ignores forward masks
+def test_local_path_keeps_only_the_chosen_channels_region(rule):
+    paths = [[], [("l2", 0)], [("l2", 0), ("l1", 0)], [("l2", 0), ("l1", 1)]]
+    grads = path_images(chain(), halves(), "l3", 0, paths, rule=rule, batch=3)
+    root, mid, red, green = (energy(g) for g in grads)
+    assert min(root) > 0 and min(mid) > 0  # above l1 the branch still covers both halves
+    assert red[0] > 0 and red[1] == 0.0  # the red child is shown only where it fired
+    assert green[0] == 0.0 and green[1] > 0
+
+
+def test_tree_node_pictures_show_the_branch_region(tmp_path):
+    data = compose_tree(chain(), halves(), tmp_path, root="l3:0", layers=["l1", "l2", "l3"],
+                        k=2, progress=False, name="halves", sanity=False)
+    units = [n["unit"] for n in data["nodes"]]
+    assert units[:3] == ["l3:0", "l2:0", "l2:1"] and "l1:0" in units and "l1:1" in units
+    white = np.array([247, 247, 247])
+    for node in data["nodes"]:
+        if node["layer"] != "l1":
+            continue
+        pixels = np.asarray(Image.open(tmp_path / node["images"]["gradient"]).convert("RGB"))
+        quiet = pixels[:, 4:] if node["channel"] == 0 else pixels[:, :4]
+        loud = pixels[:, :4] if node["channel"] == 0 else pixels[:, 4:]
+        assert (quiet == white).all() and (loud != white).any()
+
+
+def test_robust_scale_ignores_one_hot_pixel():
+    values = np.full((20, 20), 0.01)
+    values[0, 0] = 100.0  # a single outlier must not wash out the rest
+    assert robust_scale(values) == pytest.approx(0.01)
+    rgb = diverging(values)
+    assert tuple(rgb[5, 5]) == (178, 24, 43) and tuple(rgb[0, 0]) == (178, 24, 43)
+    assert tuple(diverging(-values)[5, 5]) == (33, 102, 172)
+    assert tuple(diverging(np.zeros((2, 2)))[0, 0]) == (247, 247, 247)

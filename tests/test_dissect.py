@@ -1,0 +1,340 @@
+"""Network Dissection: exactness against a store-everything reference, planted detectors, resume.
+
+The fixtures are built here (images, pixel labels, whole-image labels) so the tests depend on
+neither the concept world nor trained weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unitscope.dissect import run_dissect
+from unitscope.models import InputSpec, load_model
+
+CATEGORIES = ["color", "object", "part", "scene", "texture"]
+
+
+@dataclass
+class Item:
+    image: torch.Tensor
+    name: str
+    labels: dict = field(default_factory=dict)
+    whole: dict = field(default_factory=dict)
+
+
+class MemoryBroden:
+    """An in-memory dataset with the BrodenDataset interface (items, categories, labels_table)."""
+
+    def __init__(self, items: list[Item], table: dict[int, tuple[str, str]], fail_at: int | None = None):
+        self.items, self.labels_table, self.fail_at = items, table, fail_at
+        self.categories = [c for c in CATEGORIES if any(cat == c for _, cat in table.values())]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Item:
+        if self.fail_at is not None and i == self.fail_at:
+            raise RuntimeError("simulated crash")
+        return self.items[i]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors run faster single-threaded, and the CI machine is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---- a random Broden-format fixture and a plain reference -----------------------------------------
+
+RANDOM_TABLE = {1: ("red-c", "color"), 2: ("blue-c", "color"), 3: ("green-c", "color"),
+                4: ("car", "object"), 5: ("tree", "object"), 6: ("wheel", "part"),
+                7: ("street-s", "scene"), 8: ("park-s", "scene"), 9: ("striped", "texture")}
+
+
+def random_broden(n: int = 10, size: int = 32, seed: int = 0) -> MemoryBroden:
+    """Blobby random images with blobby colour/object/part planes and whole-image labels."""
+    g = torch.Generator().manual_seed(seed)
+    seg = size // 2
+    items = []
+    for i in range(n):
+        image = F.interpolate(torch.rand(1, 3, 8, 8, generator=g), size=(size, size), mode="bilinear")[0]
+        image = torch.round(image * 64) / 64
+        color = F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(seg, seg)).argmax(1) + 1
+        obj = F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(seg, seg)).argmax(1)
+        obj = torch.where(obj == 0, 0, obj + 3)  # 0 = none, 4 car, 5 tree
+        part = torch.where((obj == 4) & (torch.rand(1, seg, seg, generator=g) > 0.5), 6, 0)
+        labels = {"color": color}
+        if i % 3:
+            labels["object"] = obj
+            labels["part"] = part
+        whole = {"scene": [7 if i % 2 else 8]}
+        if i % 4 == 0:
+            whole["texture"] = [9]
+        items.append(Item(image, f"images/{i:03d}.png", labels, whole))
+    return MemoryBroden(items, RANDOM_TABLE)
+
+
+class TinyNet(nn.Module):
+    """conv (stride 2) -> ReLU -> conv (stride 2): a 4-unit layer at a quarter of the input size.
+
+    Weights are multiples of 1/8 and images multiples of 1/64, so every activation is exact in
+    float32 whatever order a convolution kernel sums in: the reference sees the same numbers.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 6, 3, 2, 1), nn.ReLU())
+        self.conv2 = nn.Conv2d(6, 4, 3, 2, 1)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.round(p * 16) / 8)
+
+    def forward(self, x):
+        return self.head(self.conv2(self.conv1(x)))
+
+
+def tiny_model():
+    net = TinyNet()
+    return load_model(net, input_spec=InputSpec(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)))
+
+
+def reference_iou(model, dataset: MemoryBroden, layer: str, quantile: float, negative: bool = False):
+    """Store every activation, np.quantile per unit, explicit loops over images x units x labels."""
+    from unitscope.probe import record
+
+    acts = []
+    with torch.no_grad():
+        for item in dataset.items:
+            x = model.input_spec.normalize(item.image[None])
+            acts.append(record(model.module, x, [layer])[layer][0].float())
+    acts = torch.stack(acts)  # (N, U, h, w)
+    n_units = acts.shape[1]
+    q = quantile if negative else 1 - quantile
+    thresholds = [np.quantile(acts[:, u].double().numpy().ravel(), q) for u in range(n_units)]
+    labels = sorted(dataset.labels_table)
+    cat_of = {c: dataset.labels_table[c][1] for c in labels}
+    inter = {(c, u): 0 for c in labels for u in range(n_units)}
+    unit_area = {(c, u): 0 for c in labels for u in range(n_units)}
+    label_area = dict.fromkeys(labels, 0)
+    for i, item in enumerate(dataset.items):
+        planes = torch.cat([p.view(-1, *p.shape[-2:]) for p in item.labels.values()]).numpy()
+        sh, sw = planes.shape[1:]
+        whole = {c for numbers in item.whole.values() for c in numbers}
+        pixel_masks = {c: np.ones((sh, sw), bool) if c in whole else (planes == c).any(0) for c in labels}
+        present_cats = {cat_of[c] for c in labels if pixel_masks[c].any()}
+        for c in labels:
+            label_area[c] += int(pixel_masks[c].sum())
+        for u in range(n_units):
+            up = F.interpolate(acts[i, u][None, None], size=(sh, sw), mode="bilinear",
+                               align_corners=False)[0, 0].double().numpy()
+            mask = up < thresholds[u] if negative else up > thresholds[u]
+            for c in labels:
+                inter[(c, u)] += int((mask & pixel_masks[c]).sum())
+                if cat_of[c] in present_cats:
+                    unit_area[(c, u)] += int(mask.sum())
+    iou = np.zeros((max(labels) + 1, n_units))
+    for (c, u), both in inter.items():
+        union = unit_area[(c, u)] + label_area[c] - both
+        iou[c, u] = both / union if union else 0.0
+    return iou, np.array(thresholds)
+
+
+def _ious(result: dict, layer: str, section: dict | None = None):
+    section = section or result
+    return {u: (e["label"], e["iou"]) for u, e in section["layers"][layer]["units"].items()}
+
+
+def _tally_iou(out, layer: str, negative: bool = False) -> dict[tuple[int, str], float]:
+    """All per-category IoUs from tally.csv, keyed by (unit, category)."""
+    import csv
+
+    path = out / "dissect" / layer / ("tally_negative.csv" if negative else "tally.csv")
+    rows = list(csv.DictReader(open(path)))
+    return {(int(r["unit"]), cat): (r[f"{cat}-label"], float(r[f"{cat}-iou"]))
+            for r in rows for cat in CATEGORIES if f"{cat}-iou" in r}
+
+
+def test_exact_mode_matches_reference_to_1e6(tmp_path):
+    model, data = tiny_model(), random_broden()
+    result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, exact=True, negative=True,
+                         precision="fp32", batch_size=4, progress=False, dataset=data)
+    for negative in (False, True):
+        ref, thresholds = reference_iou(model, data, "conv2", 0.05, negative)
+        section = result["negative"] if negative else result
+        units = section["layers"]["conv2"]["units"]
+        got_t = [units[f"conv2:{u}"]["threshold"] for u in range(4)]
+        assert np.array_equal(np.array(got_t), thresholds)
+        for (u, cat), (label, iou) in _tally_iou(tmp_path, "conv2", negative).items():
+            number = next(n for n, (name, _) in RANDOM_TABLE.items() if name == label)
+            assert abs(iou - ref[number, u]) < 1e-6
+            in_cat = [c for c, (_, k) in RANDOM_TABLE.items() if k == cat]
+            assert abs(ref[number, u] - max(ref[c, u] for c in in_cat)) < 1e-12
+        for u in range(4):
+            best = int(np.argmax(ref[:, u]))
+            entry = units[f"conv2:{u}"]
+            assert abs(entry["iou"] - ref[best, u]) < 1e-6
+            assert entry["label"] == RANDOM_TABLE[best][0]
+    assert any(e["iou"] > 0 for e in result["layers"]["conv2"]["units"].values())
+
+
+def test_sketch_labels_agree_with_exact_reference(tmp_path):
+    model, data = tiny_model(), random_broden(n=24, seed=1)
+    result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, precision="fp32",
+                         batch_size=5, progress=False, dataset=data)
+    ref, _ = reference_iou(model, data, "conv2", 0.05)
+    for u in range(4):
+        entry = result["layers"]["conv2"]["units"][f"conv2:{u}"]
+        assert entry["label"] == RANDOM_TABLE[int(np.argmax(ref[:, u]))][0]
+        assert abs(entry["iou"] - ref[:, u].max()) < 0.02
+
+
+# ---- planted detectors -------------------------------------------------------------------------
+
+PLANTED_TABLE = {1: ("gray-c", "color"), 2: ("red-c", "color"), 3: ("box", "object"),
+                 4: ("striped", "texture"), 5: ("plain", "texture")}
+
+
+def planted_broden(n: int = 40, size: int = 64, seed: int = 0) -> MemoryBroden:
+    """Gray noisy images; each has a red square and a blue box; every 10th-ish image is striped.
+
+    Red and the box each cover about 10 % of all pixels, striped images about 10 % of images.
+    """
+    rng = np.random.default_rng(seed)
+    seg = size // 2
+    items = []
+    for i in range(n):
+        img = 0.5 + rng.uniform(-0.08, 0.08, (size, size, 1)).repeat(3, 2)
+        striped = i % 10 == 3
+        if striped:
+            img[:, (np.arange(size) // 2) % 2 == 0] -= 0.3
+        color = np.ones((seg, seg), np.int64)
+        obj = np.zeros((seg, seg), np.int64)
+        quads = rng.permutation(4)[:2]
+        for quad, kind in zip(quads, ("red", "box"), strict=True):
+            y0 = (quad // 2) * size // 2 + rng.integers(0, 10)
+            x0 = (quad % 2) * size // 2 + rng.integers(0, 10)
+            s = 20
+            shade = rng.uniform(0.75, 1.0, (s, s))
+            if kind == "red":
+                img[y0:y0 + s, x0:x0 + s] = np.stack([shade, 0.1 * shade, 0.1 * shade], -1)
+                color[y0 // 2:(y0 + s) // 2, x0 // 2:(x0 + s) // 2] = 2
+            else:
+                img[y0:y0 + s, x0:x0 + s] = np.stack([0.1 * shade, 0.2 * shade, shade], -1)
+                color[y0 // 2:(y0 + s) // 2, x0 // 2:(x0 + s) // 2] = 0
+                obj[y0 // 2:(y0 + s) // 2, x0 // 2:(x0 + s) // 2] = 3
+        image = torch.from_numpy(np.clip(img, 0, 1)).permute(2, 0, 1).float()
+        labels = {"color": torch.from_numpy(color)[None], "object": torch.from_numpy(obj)[None]}
+        items.append(Item(image, f"images/{i:03d}.png", labels, {"texture": [4 if striped else 5]}))
+    return MemoryBroden(items, PLANTED_TABLE)
+
+
+class Detectors(nn.Module):
+    """Three hand-built channels at 1/4 resolution: redness, vertical stripes, blueness."""
+
+    def forward(self, x):
+        r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+        red = torch.relu(r - (g + b) / 2 - 0.2)
+        gray = x.mean(1, keepdim=True)
+        stripes = (gray - torch.roll(gray, 2, dims=3)).abs()
+        blue = torch.relu(b - (r + g) / 2 - 0.2)
+        return F.avg_pool2d(torch.cat([red, stripes, blue], 1), 4)
+
+
+class Planted(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = Detectors()
+
+    def forward(self, x):
+        return self.features(x).mean((2, 3))
+
+
+def test_planted_detectors_get_their_concepts(tmp_path):
+    model = load_model(Planted(), input_spec=InputSpec(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    result = run_dissect(model, "mem", ["features"], tmp_path, quantile=0.08, batch_size=8,
+                         progress=False, dataset=planted_broden(), precision="fp32")
+    units = result["layers"]["features"]["units"]
+    expect = {"features:0": ("red-c", "color"), "features:1": ("striped", "texture"),
+              "features:2": ("box", "object")}
+    for address, (label, category) in expect.items():
+        assert (units[address]["label"], units[address]["category"]) == (label, category), units[address]
+        assert units[address]["iou"] > 0.5 and units[address]["detector"]
+    layer = result["layers"]["features"]
+    assert layer["unique_detectors"]["distinct_top_labels"] == 3
+    assert layer["detectors_per_category"]["color"] == 1
+    manifest = json.loads((tmp_path / "manifest.json").read_text())["verbs"]["dissect"]
+    for rel in [manifest["json"], *manifest["tally"], *manifest["charts"], *units["features:0"]["top_images"]]:
+        assert (tmp_path / rel).is_file(), rel
+    assert not (tmp_path / "dissect" / ".work").exists()
+
+
+def test_bf16_gives_the_same_planted_labels(tmp_path):
+    model = load_model(Planted(), input_spec=InputSpec(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    result = run_dissect(model, "mem", ["features"], tmp_path, quantile=0.08, batch_size=8,
+                         progress=False, dataset=planted_broden(n=20), precision="bf16")
+    labels = [result["layers"]["features"]["units"][f"features:{u}"]["label"] for u in range(3)]
+    assert labels == ["red-c", "striped", "box"]
+
+
+# ---- resume -------------------------------------------------------------------------------------
+
+def test_killed_run_resumes_to_identical_tally(tmp_path):
+    model = tiny_model()
+    data = random_broden(n=22, seed=3)
+    clean = tmp_path / "clean"
+    run_dissect(model, "mem", ["conv1", "conv2"], clean, batch_size=3, checkpoint_every=2,
+                rotation=[1.0], negative=True, progress=False, dataset=data, precision="fp32")
+    killed = tmp_path / "killed"
+    crash = MemoryBroden(data.items, RANDOM_TABLE, fail_at=16)  # dies in batch 5, after checkpoint 4
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_dissect(model, "mem", ["conv1", "conv2"], killed, batch_size=3, checkpoint_every=2,
+                    rotation=[1.0], negative=True, progress=False, dataset=crash, precision="fp32")
+    state = json.loads((killed / "dissect" / ".work" / "state.json").read_text())
+    assert state["pass1"] == 4 and not state["pass1_done"]
+    assert not (killed / "dissect" / "dissect.json").exists()
+    run_dissect(model, "mem", ["conv1", "conv2"], killed, batch_size=3, checkpoint_every=2,
+                rotation=[1.0], negative=True, progress=False, dataset=data, precision="fp32",
+                resume=True)
+    for layer in ("conv1", "conv2"):
+        for name in ("tally.csv", "tally_negative.csv"):
+            assert (killed / "dissect" / layer / name).read_bytes() == \
+                (clean / "dissect" / layer / name).read_bytes()
+    a = json.loads((clean / "dissect" / "dissect.json").read_text())
+    b = json.loads((killed / "dissect" / "dissect.json").read_text())
+    assert a == b and len(a["rotation"]) == 4
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    from unitscope.errors import CheckpointError
+
+    model = tiny_model()
+    data = random_broden(n=9, seed=4)
+    crash = MemoryBroden(data.items, RANDOM_TABLE, fail_at=7)
+    with pytest.raises(RuntimeError):
+        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
+                    dataset=crash)
+    with pytest.raises(CheckpointError, match="different settings"):
+        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
+                    dataset=data, quantile=0.01, resume=True)
+
+
+def test_baseline_and_rotation_sections(tmp_path):
+    model = tiny_model()
+    result = run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=5, rotation=[0.5, 1.0],
+                         baseline="random", progress=False, dataset=random_broden(n=10, seed=5))
+    assert set(result["baseline_random"]["layers"]) == {"conv2"}
+    assert [e["alpha"] for e in result["rotation"]] == [0.0, 0.5, 1.0]
+    assert (tmp_path / "dissect" / "baseline_random" / "conv2" / "tally.csv").is_file()
+    assert (tmp_path / "dissect" / "rotation.png").is_file()

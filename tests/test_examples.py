@@ -1,0 +1,123 @@
+"""Top/bottom examples: planted redness ranks the images, files follow docs/artifacts.md."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from unitscope.cli import main
+from unitscope.examples import run_examples
+from unitscope.models import InputSpec, load_model
+from unitscope.receptive_field import receptive_field
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class RedNet(nn.Module):
+    """conv1: channel 0 sums redness (R - (G+B)/2) over 3x3, channel 1 its opposite; stride 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Sequential(nn.Conv2d(3, 2, 3, 2, 1), nn.ReLU())
+        self.conv2 = nn.Sequential(nn.Conv2d(2, 2, 3, 2, 1), nn.ReLU())
+        with torch.no_grad():
+            w = torch.tensor([1.0, -0.5, -0.5]).view(1, 3, 1, 1).expand(1, 3, 3, 3)
+            self.conv1[0].weight.copy_(torch.cat([w, -w]))
+            self.conv1[0].bias.zero_()
+            self.conv2[0].weight.fill_(0.1)
+            self.conv2[0].bias.zero_()
+
+    def forward(self, x):
+        return self.conv2(self.conv1(x)).mean((2, 3))
+
+
+def red_folder(root, n: int = 10, size: int = 48):
+    """Gray images, each with a 12 px square of redness i/n at a random place; returns squares."""
+    rng = np.random.default_rng(0)
+    squares = {}
+    for i in range(n):
+        img = np.full((size, size, 3), 128, np.uint8)
+        y, x = rng.integers(4, size - 16, 2)
+        level = i / (n - 1)
+        img[y:y + 12, x:x + 12] = [int(128 + 127 * level), int(128 - 128 * level), int(128 - 128 * level)]
+        name = f"img_{i:02d}.png"
+        Image.fromarray(img).save(root / name)
+        squares[name] = (int(x), int(y))
+    return squares
+
+
+def test_examples_rank_by_planted_redness(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    squares = red_folder(data)
+    model = load_model(RedNet(), input_spec=InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    out = tmp_path / "run"
+    result = run_examples(model, data, ["conv1:0", "conv2"], out, k=3, batch_size=4, progress=False,
+                          precision="fp32")
+    assert set(result["units"]) == {"conv1:0", "conv2:0", "conv2:1"}
+    red = result["units"]["conv1:0"]
+    assert [e["source"] for e in red["top"]] == ["img_09.png", "img_08.png", "img_07.png"]
+    assert [e["source"] for e in red["bottom"]] == ["img_00.png", "img_01.png", "img_02.png"]
+    assert red["top"][0]["value"] > red["top"][1]["value"] > red["top"][2]["value"]
+    rf = receptive_field(model, "conv1", 48)
+    for e in red["top"]:
+        sx, sy = squares[e["source"]]
+        x0, y0, x1, y1 = rf.box(e["x"], e["y"])
+        assert x0 < sx + 12 and sx < x1 and y0 < sy + 12 and sy < y1  # the patch sees the square
+        patch = Image.open(out / e["patch"])
+        assert patch.size[0] >= x1 - x0 and patch.size[1] >= y1 - y0
+        assert Image.open(out / e["thumb"]).size == (48, 48)
+    assert red["top"][0]["thumb"] == "examples/conv1/0/top_0.png"
+    assert red["top"][0]["patch"] == "examples/conv1/0/top_0_patch.png"
+    saved = json.loads((out / "examples" / "examples.json").read_text())
+    assert saved["k"] == 3 and saved["units"]["conv1:0"] == red
+    assert json.loads((out / "manifest.json").read_text())["verbs"]["examples"] == {
+        "json": "examples/examples.json"}
+
+
+def test_thumbnail_overlay_marks_the_active_region(tmp_path):
+    from unitscope.examples import overlay
+
+    image = torch.full((3, 16, 16), 0.5)
+    amap = torch.zeros(4, 4)
+    amap[0, 0] = 1.0
+    thumb = overlay(image, amap, 1.0).astype(int)
+    assert thumb[0, 0].sum() > thumb[15, 15].sum() + 100  # hot where the unit fired
+
+
+def test_examples_cli_and_bad_input(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    red_folder(data, n=4)
+    spec = "test_examples:_rednet"
+    out = tmp_path / "run"
+    assert main(["--quiet", "examples", spec, str(data), "conv1:1", "--k", "2", "--out", str(out)]) == 0
+    assert (out / "examples" / "conv1" / "1" / "bottom_1_patch.png").is_file()
+    capsys.readouterr()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for argv in ([spec, str(tmp_path / "missing"), "conv1"], [spec, str(empty), "conv1"],
+                 [spec, str(data), "conv9"], [spec, str(data), "conv1:7"]):
+        assert main(["--quiet", "examples", *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("unitscope: error:") and len(err.strip().splitlines()) == 1
+
+
+def _rednet():
+    """Factory for the CLI test ('test_examples:_rednet')."""
+    from unitscope.models import Model
+
+    module = RedNet().eval()
+    names = [n for n, _ in module.named_modules() if n]
+    return Model(module, InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), "rednet", names)

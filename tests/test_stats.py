@@ -1,0 +1,168 @@
+"""Streaming accumulators: quantile rank error vs exact, merge == one pass, state round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from unitscope.stats import IoUTally, LabelBatch, QuantileSketch, TopK, spatial_extreme
+
+
+def _stream(seed: int, n: int, units: int = 4) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    # Heavy tail, ties (ReLU zeros) and a shifted unit: the shapes activations have.
+    chunks = []
+    for _ in range(n):
+        x = torch.randn(5000, units, generator=g)
+        x[:, 0] = torch.relu(x[:, 0])
+        x[:, 1] = x[:, 1] ** 3
+        x[:, 2] = x[:, 2] * 10 + 100
+        chunks.append(x)
+    return chunks
+
+
+def _rank_error(sketch: QuantileSketch, data: np.ndarray, q: float) -> float:
+    est = sketch.quantile(q).numpy()
+    worst = 0.0
+    for u in range(data.shape[1]):
+        below = np.mean(data[:, u] < est[u])
+        at_or_below = np.mean(data[:, u] <= est[u])
+        # Any rank in [below, at_or_below] is a correct rank for a tied value.
+        worst = max(worst, max(below - q, q - at_or_below, 0.0))
+    return worst
+
+
+def test_quantile_rank_error_below_0_1_percent():
+    chunks = _stream(0, 200)  # 1M values per unit
+    sketch = QuantileSketch(4)
+    for c in chunks:
+        sketch.update(c)
+    data = torch.cat(chunks).double().numpy()
+    for q in (0.001, 0.005, 0.1, 0.5, 0.9, 0.995, 0.999):
+        assert _rank_error(sketch, data, q) <= 0.001, q
+    assert sketch.count == data.shape[0]
+    assert np.allclose(sketch.quantile(0.0).numpy(), data.min(0))
+    assert np.allclose(sketch.quantile(1.0).numpy(), data.max(0))
+
+
+def test_quantile_exact_while_small():
+    data = torch.randn(1000, 3, generator=torch.Generator().manual_seed(1))
+    sketch = QuantileSketch(3)
+    sketch.update(data)
+    for q in (0.005, 0.3, 0.995):
+        assert np.allclose(sketch.quantile(q).numpy(), np.quantile(data.double().numpy(), q, axis=0))
+
+
+def test_quantile_merge_of_shards_matches_one_pass():
+    chunks = _stream(2, 80)
+    whole = QuantileSketch(4)
+    for c in chunks:
+        whole.update(c)
+    shards = [QuantileSketch(4, seed=s) for s in range(3)]
+    for i, c in enumerate(chunks):
+        shards[i % 3].update(c)
+    merged = shards[0].merge(shards[1]).merge(shards[2])
+    data = torch.cat(chunks).double().numpy()
+    assert merged.count == whole.count
+    for q in (0.005, 0.5, 0.995):
+        assert _rank_error(merged, data, q) <= 0.001
+        assert _rank_error(whole, data, q) <= 0.001
+
+
+def test_quantile_state_dict_resumes_bit_for_bit():
+    chunks = _stream(3, 30)
+    straight = QuantileSketch(4)
+    for c in chunks:
+        straight.update(c)
+    first = QuantileSketch(4)
+    for c in chunks[:13]:
+        first.update(c)
+    resumed = QuantileSketch.from_state_dict(first.state_dict())
+    for c in chunks[13:]:
+        resumed.update(c)
+    for q in (0.005, 0.5, 0.995):
+        assert torch.equal(resumed.quantile(q), straight.quantile(q))
+
+
+def _topk_batches(seed: int, n: int, units: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    out, index = [], 0
+    for _ in range(n):
+        acts = torch.randn(6, units, 4, 5, generator=g).round(decimals=1)  # ties on purpose
+        out.append((acts, torch.arange(index, index + 6)))
+        index += 6
+    return out
+
+
+def test_topk_matches_sorting_everything_and_merges():
+    batches = _topk_batches(0, 10)
+    one = TopK(3, 4, keep_maps=True)
+    low = TopK(3, 4, largest=False)
+    shards = [TopK(3, 4, keep_maps=True), TopK(3, 4, keep_maps=True)]
+    for i, (acts, idx) in enumerate(batches):
+        best, where = spatial_extreme(acts)
+        one.update(best, idx, where, acts)
+        shards[i % 2].update(best, idx, where, acts)
+        worst, wpos = spatial_extreme(acts)
+        low.update(worst, idx, wpos)
+    merged = shards[1].merge(shards[0])
+    allacts = torch.cat([a for a, _ in batches])
+    maxima = allacts.flatten(2).amax(2)
+    for u in range(3):
+        # Reference: sort by value descending, then by image index ascending.
+        ref = sorted(range(len(maxima)), key=lambda i: (-float(maxima[i, u]), i))[:4]
+        assert one.images[u].tolist() == ref
+        assert merged.images[u].tolist() == ref
+        assert torch.equal(merged.maps[u], one.maps[u])
+        for j, i in enumerate(ref):
+            x, y = one.positions[u, j].tolist()
+            assert float(allacts[i, u, y, x]) == float(maxima[i, u])
+            assert torch.equal(one.maps[u, j], allacts[i, u])
+        ref_low = sorted(range(len(maxima)), key=lambda i: (float(maxima[i, u]), i))[:4]
+        assert low.images[u].tolist() == ref_low
+    state = one.state_dict()
+    again = TopK(3, 4)
+    again.load_state_dict(state)
+    assert torch.equal(again.values, one.values) and torch.equal(again.maps, one.maps)
+
+
+def _label_batch(seed: int):
+    g = torch.Generator().manual_seed(seed)
+    label_category = torch.tensor([-1, 0, 0, 1, 1, 2])
+    labels = [{"color": torch.randint(0, 3, (1, 6, 6), generator=g),
+               "object": torch.randint(0, 2, (1, 6, 6), generator=g) * 3} for _ in range(4)]
+    whole = [{"scene": [5]} if i % 2 else {} for i in range(4)]
+    return LabelBatch.build(labels, whole, label_category, 3), label_category
+
+
+def test_iou_tally_merge_equals_one_pass_and_round_trips():
+    one = None
+    shards = []
+    for seed in range(4):
+        labels, cats = _label_batch(seed)
+        g = torch.Generator().manual_seed(100 + seed)
+        masks = torch.rand(5, 6, 6, generator=g) > 0.6
+        pi = torch.tensor([0, 1, 1, 2, 3])
+        pu = torch.tensor([0, 0, 1, 1, 0])
+        if one is None:
+            one = IoUTally(2, cats, 3)
+        one.update(masks, pi, pu, labels)
+        shard = IoUTally(2, cats, 3)
+        shard.update(masks, pi, pu, labels)
+        shards.append(shard)
+    merged = shards[0]
+    for s in shards[1:]:
+        merged.merge(s)
+    assert torch.equal(merged.iou(), one.iou())
+    assert torch.equal(merged.intersection, one.intersection)
+    copy = IoUTally(2, torch.tensor([-1]), 1)
+    copy.load_state_dict(one.state_dict())
+    assert torch.equal(copy.iou(), one.iou()) and copy.images == one.images == 16
+
+
+def test_label_batch_whole_labels_cover_every_pixel_once():
+    labels, _ = _label_batch(0)
+    assert labels.present.shape == (4, 3)
+    counts = labels.label_pixels()
+    assert counts[5] == 2 * 36  # two images with the whole-image scene label
+    assert bool(labels.present[1, 2]) and not bool(labels.present[0, 2])
