@@ -62,7 +62,8 @@ def naive(model, image, layers, root_layer, root_channel, k, max_nodes):
     nodes = builder.build(root_layer, root_channel)
     attach_faithfulness(model, image, nodes, batch=1)
     for node in nodes:
-        path_images(model, image, root_layer, root_channel, [path_to(nodes, node)], batch=1)
+        path_images(model, image, root_layer, root_channel, [path_to(nodes, node)], batch=1,
+                    chained=False)
     return nodes
 
 

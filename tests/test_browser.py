@@ -108,14 +108,16 @@ def test_search_reaches_unit_and_concept(page, base, demo_site):
 
 def test_layer_grid_sorts_and_filters(page, base):
     page.goto(base + "layers/conv5.html")
+    channels = page.eval_on_selector_all(".grid .card", "cs => cs.map(c => Number(c.dataset.unit))")
+    assert channels == list(range(len(channels))) and len(channels) >= 64
     page.select_option("select.grid-sort", "iou")
     ious = [float(v) for v in page.eval_on_selector_all(".grid .card", "cs => cs.map(c => c.dataset.iou)")]
-    assert ious == sorted(ious, reverse=True) and len(ious) == 64
+    assert ious == sorted(ious, reverse=True) and len(ious) == len(channels)
     label = page.locator(".grid .card").first.get_attribute("data-label")
     page.fill("input.grid-filter", label)
     shown = page.eval_on_selector_all(".grid .card:not([hidden])", "cs => cs.map(c => c.dataset.label)")
     assert shown and all(label.lower() in s.lower() for s in shown)
-    assert page.locator(".grid-count").inner_text().startswith(f"{len(shown)} of 64")
+    assert page.locator(".grid-count").inner_text() == f"{len(shown)} of {len(channels)} units"
     assert page.problems == []
 
 

@@ -45,10 +45,11 @@ def energy(grad: torch.Tensor) -> tuple[float, float]:
     return float(magnitude[:, :4].sum()), float(magnitude[:, 4:].sum())
 
 
+@pytest.mark.parametrize("chained", [True, False])
 @pytest.mark.parametrize("rule", ["gradient", "guided"])  # deconvnet ignores forward masks
-def test_local_path_keeps_only_the_chosen_channels_region(rule):
+def test_local_path_keeps_only_the_chosen_channels_region(rule, chained):
     paths = [[], [("l2", 0)], [("l2", 0), ("l1", 0)], [("l2", 0), ("l1", 1)]]
-    grads = path_images(chain(), halves(), "l3", 0, paths, rule=rule, batch=3)
+    grads = path_images(chain(), halves(), "l3", 0, paths, rule=rule, batch=3, chained=chained)
     root, mid, red, green = (energy(g) for g in grads)
     assert min(root) > 0 and min(mid) > 0  # above l1 the branch still covers both halves
     assert red[0] > 0 and red[1] == 0.0  # the red child is shown only where it fired
@@ -68,6 +69,43 @@ def test_tree_node_pictures_show_the_branch_region(tmp_path):
         quiet = pixels[:, 4:] if node["channel"] == 0 else pixels[:, :4]
         loud = pixels[:, :4] if node["channel"] == 0 else pixels[:, 4:]
         assert (quiet == white).all() and (loud != white).any()
+
+
+@pytest.mark.parametrize("rule", ["gradient", "guided", "deconvnet"])
+def test_shared_prefix_fast_path_equals_hooked_backward(rule):
+    torch.manual_seed(0)
+    model = load_model(nn.Sequential(OrderedDict(
+        a=nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True)),
+        pool=nn.MaxPool2d(2),
+        b=nn.Sequential(nn.Conv2d(6, 5, 3, padding=1), nn.ReLU()),
+        c=nn.Sequential(nn.Flatten(), nn.Linear(5 * 16, 4), nn.ReLU()),
+        d=nn.Linear(4, 3))), input_spec=SPEC)
+    image = torch.rand(3, 8, 8)
+    paths = [[], [("c", 1)], [("c", 2)], [("c", 1), ("b", 0)], [("c", 1), ("b", 4)],
+             [("c", 2), ("b", 0), ("a", 5)], [("c", 1), ("b", 4), ("a", 0)]]
+    fast = path_images(model, image, "d", 1, paths, rule=rule, batch=2, chained=True)
+    slow = path_images(model, image, "d", 1, paths, rule=rule, batch=3, chained=False)
+    assert fast.abs().sum() > 0
+    torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-7)
+
+
+def test_layers_that_do_not_cut_the_graph_use_hooks():
+    class Skip(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 3, 1)
+            self.b = nn.Conv2d(3, 3, 1)
+            self.head = nn.Sequential(nn.Flatten(), nn.Linear(3 * 64, 2))
+
+        def forward(self, x):
+            return self.head(self.b(self.a(x)) + x)  # the skip bypasses a and b
+
+    torch.manual_seed(1)
+    model = load_model(Skip(), input_spec=SPEC)
+    image = torch.rand(3, 8, 8)
+    auto = path_images(model, image, "head", 0, [[("b", 1)], []])
+    hooked = path_images(model, image, "head", 0, [[("b", 1)], []], chained=False)
+    torch.testing.assert_close(auto, hooked)
 
 
 def test_robust_scale_ignores_one_hot_pixel():

@@ -48,8 +48,8 @@ FULL = Plan(images=2000, example_units=CONV + ["fc6", "fc7", "fc8"], k=8, dissec
             rotation=[0.0, 0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=128,
             variants_units=["conv5:0-3"], n_variants=4, trees=3, tree_k=4, tree_nodes=30,
             graph_images=64, graph_layers=None)
-QUICK = Plan(images=150, example_units=["conv4", "conv5", "fc8"], k=4, dissect_layers=CONV,
-             rotation=[0.0, 1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
+QUICK = Plan(images=150, example_units=["conv5:0-7", "fc8:0-3"], k=3, dissect_layers=["conv5"],
+             rotation=[1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
              variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=8,
              graph_images=16, graph_layers=["conv4", "conv5", "fc8"])
 
@@ -138,22 +138,46 @@ def _visualize(model: Model, run_dir: Path, plan: Plan, progress: bool) -> None:
                     negative=True, progress=progress)
 
 
-def tree_images(data: Path, count: int) -> list[Path]:
-    """`count` images spread evenly over the dataset's index (deterministic)."""
+def tree_images(data: Path, count: int) -> list[tuple[str, Path]]:
+    """(name, image) for `count` images of different scenes, first of each in index order.
+
+    The name is '<scene>_<stem>' (e.g. 'street_000004'); datasets without scenes fall back to
+    images spread evenly over the index.
+    """
     with open(data / "index.csv", newline="") as handle:
-        names = [row["image"] for row in csv.DictReader(handle)]
-    if not names:
+        rows = list(csv.DictReader(handle))
+    if not rows:
         raise DataError(f"'{data}/index.csv' lists no images")
-    step = max(1, len(names) // count)
-    return [data / "images" / names[i * step % len(names)] for i in range(count)]
+    scenes = _scene_names(data)
+    picked: dict[str, dict[str, str]] = {}
+    for row in rows:
+        scene = scenes.get((row.get("scene") or "").split(";")[0].strip())
+        if scene and scene not in picked and len(picked) < count:
+            picked[scene] = row
+    if len(picked) < count:  # too few scenes: spread over the index instead
+        step = max(1, len(rows) // count)
+        spread = [rows[i * step % len(rows)] for i in range(count)]
+        return [(Path(row["image"]).stem, data / "images" / row["image"]) for row in spread]
+    return [(f"{scene}_{Path(row['image']).stem}", data / "images" / row["image"])
+            for scene, row in picked.items()]
+
+
+def _scene_names(data: Path) -> dict[str, str]:
+    """label number -> scene name without its '-s' suffix, from label.csv (empty if none)."""
+    path = data / "label.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as handle:
+        return {row["number"]: row["name"].removesuffix("-s") for row in csv.DictReader(handle)
+                if row.get("category", "").startswith("scene")}
 
 
 def _compose(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
     from .compose import compose_tree
 
-    for image in tree_images(data, plan.trees):
+    for name, image in tree_images(data, plan.trees):
         compose_tree(model, image, run_dir, root="fc8:auto", k=plan.tree_k, max_nodes=plan.tree_nodes,
-                     name=Path(image).stem, progress=progress)
+                     name=name, progress=progress)
 
 
 def _graph(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data.images import open_dataset
+from .data.images import image_only, open_dataset
 from .errors import BadInputError, UnitscopeError
 from .imageio import save_png
 from .models.spec import Model
@@ -118,8 +118,7 @@ class _ImageCache:
 
     def __getitem__(self, index: int):
         if index not in self.items:
-            item = self.dataset[index]
-            self.items[index] = (item.image, str(item.name))
+            self.items[index] = image_only(self.dataset, index)
             if len(self.items) > self.size:
                 self.items.popitem(last=False)
         self.items.move_to_end(index)

@@ -4,12 +4,18 @@ At every tree layer on the way from the root to a node, the gradient is masked t
 chosen channel before it goes further down, then taken all the way to the image. A deep node
 is therefore shown where its parent (and grandparent...) fired, not everywhere it could fire.
 
-Many nodes are done in one backward: the image is repeated once per node and tensor hooks on
-the recorded activations multiply each copy's gradient by that node's channel mask.
+Fast path (the tree layers cut the graph: every path from the root to the input crosses each
+of them, as in chains and ResNet stage outputs): one recorded forward; the masked gradient of
+a node at its own layer is its parent's, pushed one segment down and masked, so branches share
+their prefix; each node then needs only the backward from its own layer to the image. All of
+it runs as batched vector-Jacobian products. Whether the layers cut the graph is checked once
+(chained vs direct root gradient). Otherwise: the image is repeated once per node and tensor
+hooks mask each copy's gradient at the probed layers, in one backward per chunk.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -19,9 +25,83 @@ from ..attribution import max_position, relu_rule, seed_like
 from ..probe import Probe
 
 Path = Sequence[tuple[str, int]]
+_CUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _masks(acts: dict[str, torch.Tensor], paths: Sequence[Path]) -> dict[str, torch.Tensor]:
+def _vjp(out: torch.Tensor, inp: torch.Tensor, seeds: torch.Tensor, chunk: int) -> torch.Tensor:
+    """(B, *inp.shape) gradients for a stack of B seeds, `chunk` per vmapped backward."""
+    parts = []
+    for start in range(0, len(seeds), chunk):
+        (grad,) = torch.autograd.grad(out, inp, seeds[start : start + chunk], retain_graph=True,
+                                      is_grads_batched=True, allow_unused=True)
+        parts.append(grad if grad is not None else
+                     inp.new_zeros((len(seeds[start : start + chunk]), *inp.shape)))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _channel_mask(grad: torch.Tensor, channel: int) -> torch.Tensor:
+    """`grad` (1, C, ...) with every channel but `channel` zeroed."""
+    masked = torch.zeros_like(grad)
+    masked[:, channel] = grad[:, channel]
+    return masked
+
+
+def _layer_order(paths: Sequence[Path]) -> list[str]:
+    """Tree layers below the root, top first (the k-th step of every path is at layer k)."""
+    longest = max(paths, key=len, default=[])
+    return [layer for layer, _ in longest]
+
+
+def _forward(model, image, layers, rule):
+    x = image.unsqueeze(0).detach().requires_grad_(True)
+    with torch.enable_grad(), relu_rule(rule), Probe(model.module, layers) as probe:
+        acts = probe(model.input_spec.normalize(x))
+    return x, acts
+
+
+def _is_cut(model, x, acts, root_layer: str, order: list[str], seed: torch.Tensor) -> bool:
+    """True when chaining through `order` gives the same input gradient as going direct."""
+    key = (root_layer, tuple(order), tuple(x.shape))
+    cache = _CUTS.setdefault(model.module, {})
+    if key not in cache:
+        (direct,) = torch.autograd.grad(acts[root_layer], x, seed, retain_graph=True)
+        grad, above = seed, root_layer
+        for layer in order:
+            (grad,) = torch.autograd.grad(acts[above], acts[layer], grad, retain_graph=True)
+            above = layer
+        (chained,) = torch.autograd.grad(acts[above], x, grad, retain_graph=True)
+        scale = float(direct.abs().max()) or 1.0
+        cache[key] = bool(torch.allclose(chained, direct, rtol=1e-3, atol=1e-4 * scale))
+    return cache[key]
+
+
+def _chained(x, acts, root_layer, order, seed, paths, batch, progress):
+    """Masked gradient per path prefix, one segment at a time, then each to the image."""
+    layer_of = [root_layer, *order]
+    masked: dict[tuple, torch.Tensor] = {(): seed}
+    prefixes = sorted({tuple(p[:i]) for p in paths for i in range(1, len(p) + 1)}, key=len)
+    for depth in range(1, len(layer_of)):
+        level = [p for p in prefixes if len(p) == depth]
+        parents = list(dict.fromkeys(p[:-1] for p in level))
+        if not parents:
+            continue
+        stacked = torch.stack([masked[p] for p in parents])
+        pushed = _vjp(acts[layer_of[depth - 1]], acts[layer_of[depth]], stacked, batch)
+        below = dict(zip(parents, pushed, strict=True))
+        for prefix in level:
+            masked[prefix] = _channel_mask(below[prefix[:-1]], prefix[-1][1])
+    keys = [tuple(p) for p in paths]
+    images: dict[tuple, torch.Tensor] = {}
+    depths = sorted({len(k) for k in keys})
+    for depth in tqdm(depths, desc="node images", disable=not progress):
+        level = list(dict.fromkeys(k for k in keys if len(k) == depth))
+        stacked = torch.stack([masked[k] for k in level])
+        grads = _vjp(acts[layer_of[depth]], x, stacked, batch)
+        images.update({k: g[0] for k, g in zip(level, grads, strict=True)})
+    return torch.stack([images[k] for k in keys]).detach()
+
+
+def _hook_masks(acts: dict[str, torch.Tensor], paths: Sequence[Path]) -> dict[str, torch.Tensor]:
     """Per layer, a (B, C[, 1, 1]) mask: one-hot on the branch's channel, ones if not on its path."""
     masks = {}
     for layer in {name for path in paths for name, _ in path}:
@@ -36,20 +116,13 @@ def _masks(acts: dict[str, torch.Tensor], paths: Sequence[Path]) -> dict[str, to
     return masks
 
 
-def root_position(model, image: torch.Tensor, root_layer: str, root_channel: int
-                  ) -> tuple[int, int] | None:
-    """Where a conv root is seeded: its maximum position on this image (None for fc units)."""
-    with torch.no_grad(), Probe(model.module, [root_layer]) as probe:
-        act = probe(model.input_spec.normalize(image.unsqueeze(0)))[root_layer]
-    return max_position(act[0, root_channel]) if act.dim() == 4 else None
-
-
-def _chunk_images(model, image, root_layer, root_channel, position, paths, rule):
+def _hooked_chunk(model, image, root_layer, root_channel, position, paths, rule):
+    """General graphs: one copy of the image per path, gradients masked by tensor hooks."""
     x = image.unsqueeze(0).repeat(len(paths), 1, 1, 1).requires_grad_(True)
     layers = list(dict.fromkeys([root_layer] + [name for p in paths for name, _ in p]))
     with torch.enable_grad(), relu_rule(rule), Probe(model.module, layers) as probe:
         acts = probe(model.input_spec.normalize(x))
-    for layer, mask in _masks(acts, paths).items():
+    for layer, mask in _hook_masks(acts, paths).items():
         acts[layer].register_hook(lambda grad, mask=mask: grad * mask)
     root = acts[root_layer]
     (grad,) = torch.autograd.grad(root, x, seed_like(root, root_channel, position))
@@ -58,12 +131,27 @@ def _chunk_images(model, image, root_layer, root_channel, position, paths, rule)
 
 def path_images(model, image: torch.Tensor, root_layer: str, root_channel: int,
                 paths: Sequence[Path], rule: str = "gradient", batch: int = 32,
-                progress: bool = False) -> torch.Tensor:
-    """(N, 3, H, W) signed input gradients, one per path (an empty path is the root itself)."""
-    position = root_position(model, image, root_layer, root_channel)
+                progress: bool = False, chained: bool | None = None) -> torch.Tensor:
+    """(N, 3, H, W) signed input gradients, one per path (an empty path is the root itself).
+
+    `chained` forces (True) or forbids (False) the shared-prefix fast path; None decides by
+    checking that the tree layers cut the graph.
+    """
+    if not paths:
+        return image.new_zeros((0, *image.shape))
+    order = _layer_order(paths)
+    x, acts = _forward(model, image, [root_layer, *order], rule)
+    root = acts[root_layer]
+    position = max_position(root[0, root_channel].detach()) if root.dim() == 4 else None
+    seed = seed_like(root, root_channel, position)
+    if chained is None:
+        chained = not order or _is_cut(model, x, acts, root_layer, order, seed)
+    if chained:
+        return _chained(x, acts, root_layer, order, seed, paths, batch, progress)
+    del x, acts
     out = []
     starts = range(0, len(paths), batch)
     for start in tqdm(starts, desc=f"{rule} images", disable=not progress or len(starts) < 2):
         chunk = list(paths[start : start + batch])
-        out.append(_chunk_images(model, image, root_layer, root_channel, position, chunk, rule))
-    return torch.cat(out) if out else image.new_zeros((0, *image.shape))
+        out.append(_hooked_chunk(model, image, root_layer, root_channel, position, chunk, rule))
+    return torch.cat(out)

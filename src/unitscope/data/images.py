@@ -81,3 +81,13 @@ def open_dataset(path: str | Path, size: int | None = None):
     if not path.is_dir():
         raise DataError(f"dataset '{path}' is not a folder of images or a Broden directory")
     return ImageFolder(path, size)
+
+
+def image_only(dataset, index: int) -> tuple[torch.Tensor, str]:
+    """(image, name) of one item without decoding its label PNGs when the dataset allows it."""
+    root, names = getattr(dataset, "root", None), getattr(dataset, "names", None)
+    if root is not None and names is not None and is_broden(root):
+        name = names[index]
+        return load_image(Path(root) / "images" / name, getattr(dataset, "size", None)), name
+    item = dataset[index]
+    return item.image, str(item.name)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..imageio import save_png
+from ..data.images import image_only
 from ..run import RunDir, write_json_atomic
 from ..stats.iou import IoUTally
 
@@ -158,23 +158,33 @@ class _Images:
 
     def __getitem__(self, index: int) -> torch.Tensor:
         if index not in self.cache:
-            self.cache[index] = self.dataset[index].image
+            image = image_only(self.dataset, index)[0]
+            if max(image.shape[1:]) > THUMB:
+                image = F.interpolate(image[None], size=(THUMB, THUMB), mode="bilinear", antialias=True,
+                                      align_corners=False)[0]
+            self.cache[index] = image
             if len(self.cache) > self.size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(index)
         return self.cache[index]
 
 
+def save_fast_png(array: np.ndarray, path: Path) -> Path:
+    """PNG with light compression: many strips per layer, written quickly (same bytes per run)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path, format="PNG", compress_level=1)
+    return path
+
+
 def masked_tiles(images: torch.Tensor, maps: torch.Tensor, thresholds: torch.Tensor) -> np.ndarray:
-    """(n, 3, H, W) images dimmed outside their maps' binarized, upsampled masks, as uint8 tiles
-    of at most THUMB pixels: (n, t, t, 3). One batched op for many units' top images."""
+    """(n, 3, t, t) thumbnails dimmed outside their maps' binarized masks (maps upsampled
+    bilinearly to the thumbnail size), as uint8 (n, t, t, 3). One batched op for many units."""
     h, w = images.shape[2:]
     up = F.interpolate(maps.unsqueeze(1).float(), size=(h, w), mode="bilinear", align_corners=False)
     mask = (up.double() > thresholds.view(-1, 1, 1, 1)).float()
     tiles = images * (0.2 + 0.8 * mask)
-    if max(h, w) > THUMB:
-        tiles = F.interpolate(tiles, size=(THUMB, THUMB), mode="bilinear", antialias=True,
-                              align_corners=False)
     return tiles.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -187,71 +197,85 @@ def strip(tiles: np.ndarray, gap: int = 2) -> np.ndarray:
     return out
 
 
+class _Writer:
+    """Collects one run's artifacts: per-layer entries, tally files, charts, the rotation curve."""
+
+    def __init__(self, run_dir: RunDir, model, dataset, concepts, thresholds, top, iou_threshold) -> None:
+        self.run_dir, self.model, self.concepts = run_dir, model, concepts
+        self.thresholds, self.top, self.iou_threshold = thresholds, top, iou_threshold
+        self.base = run_dir.path / "dissect"
+        self.images = _Images(dataset)
+        self.tally_files: list[str] = []
+        self.charts: list[str] = []
+        self.curve: list[dict[str, Any]] = []
+
+    def layer(self, stream, negative: bool, tally: IoUTally) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Write one layer's tally.csv, chart and top images; return (summary, dissect.json entry)."""
+        rows = unit_labels(tally, self.concepts, self.iou_threshold)
+        summary = summarize(rows, self.concepts.categories, self.iou_threshold)
+        if stream.alpha != 0:
+            return summary, {}
+        main = stream.variant == "model"
+        folder = self.base / stream.layer if main else self.base / stream.variant / stream.layer
+        csv_path = folder / ("tally_negative.csv" if negative else "tally.csv")
+        write_tally_csv(csv_path, rows, self.concepts.categories)
+        chart = folder.parent / f"{stream.layer}{'_negative' if negative else ''}_detectors.png"
+        title = f"{self.model.name} {stream.layer}{' (negative)' if negative else ''}"
+        bar_chart(chart, title + ("" if main else " random weights"),
+                  {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
+                   for name, key in (("distinct top labels", "distinct_top_labels"),
+                                     ("per-category (paper)", "per_category"))})
+        threshold = self.thresholds[(stream.key, negative)]
+        tops = {} if negative else _top_images(self.run_dir, folder, stream, self.top, self.images, threshold)
+        entry = {**summary, "chart": self.run_dir.relative(chart), "tally": self.run_dir.relative(csv_path),
+                 "units": {f"{stream.layer}:{r['unit']}": {
+                     "label": r["label"], "category": r["category"], "iou": r["iou"],
+                     "detector": r["detector"], "runners_up": r["runners_up"],
+                     "threshold": float(threshold[r["unit"]]), "top_images": tops.get(r["unit"], [])}
+                     for r in rows}}
+        if main and not negative:
+            self.tally_files.append(self.run_dir.relative(csv_path))
+        self.charts.append(self.run_dir.relative(chart))
+        return summary, entry
+
+    def overall_chart(self, layers: dict[str, Any]) -> None:
+        path = self.base / "detectors.png"
+        bar_chart(path, f"{self.model.name}: unique detectors per category (per-category definition)",
+                  {layer: {c: v["per_category"] for c, v in e["unique_per_category"].items()}
+                   for layer, e in layers.items()})
+        self.charts.insert(0, self.run_dir.relative(path))
+
+
 def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tallies, thresholds, top,
           quantile: float, iou_threshold: float, exact: bool) -> dict[str, Any]:
     """Write every dissection artifact and register them; returns the dissect.json content."""
-    base = run_dir.path / "dissect"
-    images = _Images(dataset)
+    writer = _Writer(run_dir, model, dataset, concepts, thresholds, top, iou_threshold)
     result: dict[str, Any] = {"dataset": str(broden), "quantile": quantile, "iou_threshold": iou_threshold,
                               "exact_quantiles": bool(exact), "images": len(dataset),
                               "categories": list(concepts.categories), "layers": {}}
-    tally_files, charts, curve = [], [], []
+    rotated = len({s.alpha for s in streams}) > 1
     for stream in streams:
-        for neg in signs:
-            if stream.alpha != 0 and neg:
-                continue
-            tally = tallies[(stream.key, neg)]
-            rows = unit_labels(tally, concepts, iou_threshold)
-            summary = summarize(rows, concepts.categories, iou_threshold)
-            if stream.alpha != 0 or (stream.variant == "model" and not neg and len(
-                    {s.alpha for s in streams}) > 1):
-                curve.append({"layer": stream.layer, "alpha": stream.alpha, "detectors": summary["detectors"],
-                              "unique": summary["unique_detectors"]["distinct_top_labels"],
-                              "unique_per_category_sum": summary["unique_detectors"]["per_category_sum"]})
-            if stream.alpha != 0:
-                continue
-            folder = base / stream.layer
-            if stream.variant != "model":
-                folder = base / stream.variant / stream.layer
-            csv_path = folder / ("tally_negative.csv" if neg else "tally.csv")
-            write_tally_csv(csv_path, rows, concepts.categories)
-            chart = folder.parent / f"{stream.layer}{'_negative' if neg else ''}_detectors.png"
-            bar_chart(chart, f"{model.name} {stream.layer}{' (negative)' if neg else ''}"
-                      f"{' random weights' if stream.variant != 'model' else ''}",
-                      {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
-                       for name, key in (("distinct top labels", "distinct_top_labels"),
-                                         ("per-category (paper)", "per_category"))})
-            threshold = thresholds[(stream.key, neg)]
-            top_paths = _top_images(run_dir, folder, stream, top, images, threshold) if not neg else {}
-            entry = {**summary, "chart": run_dir.relative(chart), "tally": run_dir.relative(csv_path),
-                     "units": {}}
-            for r in rows:
-                address = f"{stream.layer}:{r['unit']}"
-                entry["units"][address] = {
-                    "label": r["label"], "category": r["category"], "iou": r["iou"],
-                    "detector": r["detector"], "runners_up": r["runners_up"],
-                    "threshold": float(threshold[r["unit"]]),
-                    "top_images": top_paths.get(r["unit"], [])}
-            section = result
-            if stream.variant != "model":
-                section = result.setdefault(stream.variant, {"layers": {}})
-            if neg:
-                section = section.setdefault("negative", {"layers": {}})
-            section["layers"][stream.layer] = entry
-            (tally_files if stream.variant == "model" and not neg else []).append(run_dir.relative(csv_path))
-            charts.append(run_dir.relative(chart))
-    overall = base / "detectors.png"
-    bar_chart(overall, f"{model.name}: unique detectors per category (per-category definition)",
-              {layer: {c: v["per_category"] for c, v in e["unique_per_category"].items()}
-               for layer, e in result["layers"].items()})
-    charts.insert(0, run_dir.relative(overall))
-    if curve:
-        result["rotation"] = curve
-        rotation_chart(base / "rotation.png", curve)
-        charts.append(run_dir.relative(base / "rotation.png"))
-    write_json_atomic(base / "dissect.json", result)
-    run_dir.register("dissect", {"json": "dissect/dissect.json", "tally": tally_files, "charts": charts},
-                     model=model.name)
+        for negative in signs if stream.alpha == 0 else [False]:
+            summary, entry = writer.layer(stream, negative, tallies[(stream.key, negative)])
+            if rotated and stream.variant == "model" and not negative:
+                writer.curve.append({
+                    "layer": stream.layer, "alpha": stream.alpha, "detectors": summary["detectors"],
+                    "unique": summary["unique_detectors"]["distinct_top_labels"],
+                    "unique_per_category_sum": summary["unique_detectors"]["per_category_sum"]})
+            if entry:
+                section = result if stream.variant == "model" else result.setdefault(
+                    stream.variant, {"layers": {}})
+                if negative:
+                    section = section.setdefault("negative", {"layers": {}})
+                section["layers"][stream.layer] = entry
+    writer.overall_chart(result["layers"])
+    if writer.curve:
+        result["rotation"] = writer.curve
+        rotation_chart(writer.base / "rotation.png", writer.curve)
+        writer.charts.append(run_dir.relative(writer.base / "rotation.png"))
+    write_json_atomic(writer.base / "dissect.json", result)
+    run_dir.register("dissect", {"json": "dissect/dissect.json", "tally": writer.tally_files,
+                                 "charts": writer.charts}, model=model.name)
     return result
 
 
@@ -268,6 +292,6 @@ def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images,
         maps = acc.maps[units[0] : units[-1] + 1].reshape(-1, *acc.maps.shape[2:])
         tiles = masked_tiles(pics, maps, threshold[units].repeat_interleave(k))
         for n, u in enumerate(units):
-            path = save_png(strip(tiles[n * k : (n + 1) * k]), folder / f"{u}_top.png")
+            path = save_fast_png(strip(tiles[n * k : (n + 1) * k]), folder / f"{u}_top.png")
             paths[u] = [run_dir.relative(path)]
     return paths

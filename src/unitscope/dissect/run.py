@@ -119,7 +119,7 @@ def random_copy(model: Model, seed: int = 0) -> Model:
 
 
 def _fingerprint(model, dataset, broden, layers, settings) -> dict[str, Any]:
-    checksum = sum(float(p.detach().double().sum()) for p in model.module.parameters())
+    checksum = sum(float(p.detach().contiguous().double().sum()) for p in model.module.parameters())
     return {"model": model.name, "weights": round(checksum, 6), "dataset": str(Path(broden).resolve()),
             "images": len(dataset), "layers": list(layers), **settings}
 

@@ -46,9 +46,8 @@ class ImageParam:
             raw = _mix(raw)
         if not self.fft:
             return raw
-        spectrum = torch.view_as_complex(raw.contiguous()) * self.scale
-        image = torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
-        return image / FFT_MAGIC
+        spectrum = torch.view_as_complex(raw) * self.scale  # scale includes Lucid's / 4
+        return torch.fft.irfft2(spectrum, s=(self.size, self.size), norm="ortho")
 
     def __call__(self) -> torch.Tensor:
         """Images in [0, 1]."""
@@ -56,10 +55,8 @@ class ImageParam:
 
 
 def _mix(t: torch.Tensor, matrix: torch.Tensor = COLOR_MATRIX) -> torch.Tensor:
-    """Apply a 3x3 colour matrix to dim 1 (`t @ M.T` per pixel), as three fused sums."""
-    m = matrix.to(t)
-    c0, c1, c2 = t[:, 0], t[:, 1], t[:, 2]
-    return torch.stack([m[i, 0] * c0 + m[i, 1] * c1 + m[i, 2] * c2 for i in range(3)], dim=1)
+    """Apply a 3x3 colour matrix to dim 1 (`t @ M.T` per pixel) as one batched matmul."""
+    return (matrix.to(t) @ t.reshape(t.shape[0], 3, -1)).view(t.shape)
 
 
 def image_param(
@@ -73,7 +70,7 @@ def image_param(
     device: torch.device | str = "cpu",
 ) -> ImageParam:
     """A batch of trainable images: random (sd 0.01, seeded) or starting from `init` images."""
-    scale = fft_scale(size, size, decay)[None, None].to(device) if fft else None
+    scale = (fft_scale(size, size, decay) / FFT_MAGIC)[None, None].to(device) if fft else None
     param = ImageParam(torch.empty(0), size, fft, decorrelate, scale)
     if init is None:
         gen = torch.Generator().manual_seed(seed)
@@ -99,7 +96,7 @@ def _invert(param: ImageParam, images: torch.Tensor) -> torch.Tensor:
     """The raw parameter whose image is `images` (clamped away from 0 and 1 for the sigmoid)."""
     raw = torch.logit(images.clamp(0.01, 0.99))
     if param.fft:
-        spectrum = torch.fft.rfft2(raw * FFT_MAGIC, norm="ortho") / param.scale.cpu()
+        spectrum = torch.fft.rfft2(raw, norm="ortho") / param.scale.cpu()
         raw = torch.view_as_real(spectrum)
     if param.decorrelate:
         raw = _mix(raw, torch.linalg.inv(COLOR_MATRIX))

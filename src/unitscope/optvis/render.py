@@ -73,7 +73,7 @@ def render(
     chosen = prec.resolve(precision, device)
     image = image_param(batch, size, fft=param == "fft", decorrelate=decorrelate, decay=decay,
                         seed=seed, init=init_image, device=device)
-    optimizer = torch.optim.Adam(image.params, lr=lr)
+    optimizer = torch.optim.Adam(image.params, lr=lr, fused=True)
     gen = torch.Generator().manual_seed(seed + 1)
     with _prepared(model.module, channels_last=chosen == "bf16"):
         forward = _Forward(model, objective)

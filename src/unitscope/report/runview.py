@@ -166,7 +166,7 @@ def load_run(run_dir: str | Path) -> RunView:
     _add_graph(units, graph)
     tree_views = _add_trees(units, trees, reader)
     charts = [c for c in (reader.image(p) for p in (verbs.get("dissect") or {}).get("charts", []) or []) if c]
-    layers = _layer_order(units, graph)
+    layers = _layer_order(units, [graph.get("layers")] + [tree.get("layers") for _, tree in trees])
     return RunView(
         root=root,
         model=str(manifest.get("model", root.name)),
@@ -363,9 +363,22 @@ def _natural(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-def _layer_order(units: dict[str, UnitView], graph: dict[str, Any]) -> list[str]:
-    """The graph's layer order (the model's), then any other layers in natural order."""
+def _layer_order(units: dict[str, UnitView], orders: list[Any]) -> list[str]:
+    """Forward order merged from every ordered layer list (graph, trees); ties in natural order.
+
+    Each list says which layer runs before which; a topological sort of those constraints
+    (smallest natural name first when free) orders all layers, also ones no list mentions.
+    """
     present = {u.layer for u in units.values()}
-    ordered = [str(name) for name in graph.get("layers", []) or [] if str(name) in present]
-    rest = sorted(present - set(ordered), key=_natural)
-    return list(dict.fromkeys(ordered + rest))
+    after: dict[str, set[str]] = {name: set() for name in present}
+    for order in orders:
+        names = [str(n) for n in order or [] if str(n) in present]
+        for a, b in zip(names, names[1:], strict=False):
+            if a != b:
+                after[b].add(a)
+    done: list[str] = []
+    while len(done) < len(present):
+        free = [n for n in present - set(done) if after[n] <= set(done)]
+        pick = min(free or present - set(done), key=_natural)  # a cycle: fall back to natural order
+        done.append(pick)
+    return done

@@ -143,7 +143,7 @@ class IoUTally:
     def add_masks(self, masks, pair_image, pair_unit, labels: LabelBatch) -> None:
         """Add some (image, unit) masks of a batch; call `add_labels` once for the batch too."""
         batch = labels.planes.shape[0]
-        area = masks.flatten(1).sum(1).double()
+        area = torch.count_nonzero(masks.flatten(1), dim=1).double()
         per_image = torch.zeros(batch, self.units, dtype=torch.float64)
         per_image.index_put_((pair_image, pair_unit), area, accumulate=True)
         self.unit_area += per_image.sum(0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 _DECAY = 2.0 / 3.0
@@ -79,7 +80,8 @@ class QuantileSketch:
         items = self.levels[level]
         n = items.shape[1]
         keep = items[:, n - 1 :] if n % 2 else items[:, :0]
-        pairs = torch.sort(items[:, : n - (n % 2)], dim=1).values
+        # numpy's sort (SIMD on x86) is several times faster than torch.sort on the CPU.
+        pairs = torch.from_numpy(np.sort(items[:, : n - (n % 2)].numpy(), axis=1))
         offset = torch.randint(0, 2, (self.units, 1), generator=self._gen)
         index = 2 * torch.arange(pairs.shape[1] // 2).unsqueeze(0) + offset
         self.levels[level] = keep

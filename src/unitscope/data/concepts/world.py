@@ -87,7 +87,7 @@ def _place_object(canvas: Canvas, rng, name: str, box, avoid: set[int]) -> None:
     slots = rasterize(shape, box, bool(rng.random() < 0.5), canvas.size)
     obj = OBJECT_NAMES.index(name) + 1
     fills: list[Fill] = []
-    for k, part in enumerate(shape.slots):
+    for k in range(len(shape.slots)):
         body = k == 0
         avoid_k = avoid if body else avoid | set(fills[0].colors)
         fills.append(random_fill(rng, canvas.size, avoid_k, BODY_WEIGHTS if body else PART_WEIGHTS))

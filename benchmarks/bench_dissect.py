@@ -1,0 +1,196 @@
+"""Network Dissection throughput and memory: unitscope vs store-everything vs a bare forward.
+
+For each model/layers (torchvision resnet18 layer3+layer4 at 224 px, random weights; toy conv5 at
+128 px) on the concept world (upscaled for resnet18), prints images/s of
+
+  bare forward   the same data pipeline and probe (early stop), no statistics: the limit
+  unitscope      run_dissect end to end (one forward per image, cache, tally, reports)
+  store-all      the older way: keep every activation, np.quantile per unit, loops per unit
+
+and the ratios, then peak RSS of run_dissect for 1000 and 4000 images (each in a fresh
+subprocess, ru_maxrss), which should not grow with N. Goal: unitscope >= 0.9x bare forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from unitscope import load_model
+from unitscope.data.broden import BrodenDataset
+from unitscope.dissect import run_dissect
+from unitscope.scan import scan
+
+CONFIGS = {"resnet18": (["layer3", "layer4"], 224), "toy": (["conv5"], 128)}
+
+
+class Repeat:
+    """The first `n` items of a dataset cycled to length `total` (RSS runs need many images)."""
+
+    def __init__(self, base, total: int) -> None:
+        self.base, self.total = base, total
+        self.categories, self.labels_table = base.categories, base.labels_table
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __getitem__(self, i: int):
+        return self.base[i % len(self.base)]
+
+
+def world(path: Path | None, n: int) -> Path:
+    if path is not None:
+        return path
+    from unitscope.data.concepts.generate import generate
+
+    out = Path(tempfile.gettempdir()) / f"unitscope_bench_world_{n}"
+    if not (out / "index.csv").is_file():
+        generate(out, n=n, size=128, seed=0, progress=False)
+    return out
+
+
+def load(name: str):
+    return load_model(name, weights=None if name == "resnet18" else "DEFAULT")
+
+
+def bare_forward(model, dataset, layers, batch_size, precision) -> float:
+    """Images/s of the scan with no consumer: data loading + forward to the deepest layer."""
+    warm = Repeat(dataset, min(len(dataset), 2 * batch_size))
+    scan({"model": model}, warm, layers, [], batch_size, precision=precision, progress=False)
+    start = time.perf_counter()
+    scan({"model": model}, dataset, layers, [], batch_size, precision=precision, progress=False)
+    return len(dataset) / (time.perf_counter() - start)
+
+
+def unitscope_dissect(model, data, dataset, layers, batch_size, precision, out, top_k=5) -> float:
+    start = time.perf_counter()
+    run_dissect(model, data, layers, out, batch_size=batch_size, precision=precision, progress=False,
+                dataset=dataset, top_k=top_k)
+    return len(dataset) / (time.perf_counter() - start)
+
+
+def trends(data: Path, out: Path, batch_size: int) -> None:
+    """The paper's trends on toy: detectors per category by layer, trained vs random, rotation."""
+    model = load_model("toy")
+    layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    result = run_dissect(model, data, layers, out, rotation=[1.0], baseline="random",
+                         batch_size=batch_size, progress=True)
+    cats = result["categories"]
+    print(f"toy on {result['images']} concept-world images; detectors (IoU > {result['iou_threshold']}) "
+          "by category of the top label, then unique labels (distinct / per-category sum)")
+    print(f"{'layer':<7}" + "".join(f"{c:>9}" for c in cats) + "   unique   random-weights unique")
+    for layer, entry in result["layers"].items():
+        base = result["baseline_random"]["layers"][layer]["unique_detectors"]
+        uniq = entry["unique_detectors"]
+        print(f"{layer:<7}" + "".join(f"{entry['detectors_per_category'][c]:>9}" for c in cats)
+              + f"   {uniq['distinct_top_labels']:>3}/{uniq['per_category_sum']:<4}"
+              + f"   {base['distinct_top_labels']:>3}/{base['per_category_sum']}")
+    print("rotation: " + ", ".join(f"{e['layer']} a={e['alpha']:g}: {e['detectors']} detectors "
+                                    f"{e['unique']} unique" for e in result["rotation"]))
+
+
+def store_everything(model, dataset, layers, batch_size, precision, quantile=0.005) -> float:
+    """The older way: all activations in memory, np.quantile per unit, Python loops per unit."""
+    start = time.perf_counter()
+    kept = {layer: [] for layer in layers}
+    labels = []
+
+    def keep(batch):
+        for layer in layers:
+            kept[layer].append(batch.acts["model"][layer].float().numpy().copy())
+        labels.extend((it.labels, it.whole) for it in batch.items)
+
+    scan({"model": model}, dataset, layers, [keep], batch_size, precision=precision, progress=False)
+    n_labels = max(dataset.labels_table) + 1
+    for layer in layers:
+        acts = np.concatenate(kept[layer])  # (N, U, h, w)
+        thresholds = [np.quantile(acts[:, u], 1 - quantile) for u in range(acts.shape[1])]
+        inter = np.zeros((acts.shape[1], n_labels))
+        for u in range(acts.shape[1]):
+            for i, (planes, whole) in enumerate(labels):
+                seg = torch.cat([p for p in planes.values() if p.numel()]).numpy()
+                up = F.interpolate(torch.from_numpy(acts[i, u])[None, None], size=seg.shape[1:],
+                                   mode="bilinear", align_corners=False)[0, 0].numpy()
+                mask = up > thresholds[u]
+                inter[u] += np.bincount(seg[:, mask].ravel(), minlength=n_labels)[:n_labels]
+                for numbers in whole.values():
+                    inter[u, numbers] += mask.sum()
+    return len(dataset) / (time.perf_counter() - start)
+
+
+def rss_child(name: str, data: str, total: int, batch_size: int) -> None:
+    """Run in a fresh process: dissect `total` images, print peak RSS in MiB."""
+    layers, size = CONFIGS[name]
+    model = load(name)
+    dataset = Repeat(BrodenDataset(data, size=size), total)
+    with tempfile.TemporaryDirectory() as out:
+        run_dissect(model, data, layers, out, batch_size=batch_size, progress=False, dataset=dataset,
+                    top_k=0)
+    print(json.dumps({"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def rss(name: str, data: Path, total: int, batch_size: int) -> float:
+    cmd = [sys.executable, __file__, "--rss-child", name, str(total), "--data", str(data),
+           "--batch-size", str(batch_size)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["rss_mib"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="toy,resnet18")
+    parser.add_argument("--images", type=int, default=500, help="images for the throughput runs")
+    parser.add_argument("--rss", default="1000,4000", help="image counts for the RSS runs ('' skips)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"])
+    parser.add_argument("--data", type=Path, help="a Broden-format directory (default: concept world)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the store-everything run")
+    parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--trends", type=Path, metavar="OUT",
+                        help="dissect toy conv1-5 over 2000 concept-world images into OUT and print trends")
+    args = parser.parse_args()
+    if args.trends:
+        trends(world(args.data, 2000), args.trends, args.batch_size)
+        return
+    if args.rss_child:
+        rss_child(args.rss_child[0], str(args.data), int(args.rss_child[1]), args.batch_size)
+        return
+    data = world(args.data, min(args.images, 500))
+    print(f"torch threads {torch.get_num_threads()}, data {data}, {args.images} images, "
+          f"batch {args.batch_size}")
+    for name in args.models.split(","):
+        layers, size = CONFIGS[name]
+        model = load(name)
+        dataset = Repeat(BrodenDataset(data, size=size), args.images)
+        bare = bare_forward(model, dataset, layers, args.batch_size, args.precision)
+        with tempfile.TemporaryDirectory() as out:
+            ours = unitscope_dissect(model, data, dataset, layers, args.batch_size, args.precision, out)
+        with tempfile.TemporaryDirectory() as out:
+            lean = unitscope_dissect(model, data, dataset, layers, args.batch_size, args.precision, out, 0)
+        line = (f"{name} {'+'.join(layers)} @{size}px: bare forward {bare:.1f} img/s | "
+                f"unitscope {ours:.1f} img/s ({ours / bare:.2f}x bare; {lean / bare:.2f}x without "
+                f"top-image PNGs)")
+        if not args.no_reference:
+            ref = store_everything(model, dataset, layers, args.batch_size, args.precision)
+            line += f" | store-all {ref:.1f} img/s (unitscope {ours / ref:.1f}x faster)"
+        print(line, flush=True)
+        counts = [int(c) for c in args.rss.split(",") if c]
+        if counts:
+            peaks = {n: rss(name, data, n, args.batch_size) for n in counts}
+            shown = ", ".join(f"{n} images {mib:.0f} MiB" for n, mib in peaks.items())
+            growth = peaks[counts[-1]] / peaks[counts[0]]
+            print(f"{name} peak RSS: {shown} (x{growth:.2f} from {counts[0]} to {counts[-1]})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

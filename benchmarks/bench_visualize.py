@@ -1,0 +1,217 @@
+"""Feature visualization speed: unitscope vs Lucent, and vs the bare truncated forward+backward.
+
+    .venv/bin/python benchmarks/bench_visualize.py            # resnet18 layer2+layer3, 8 ch, 64 steps
+    .venv/bin/python benchmarks/bench_visualize.py --quick    # a one-minute smoke run
+    .venv/bin/python benchmarks/bench_visualize.py --olah     # + all toy conv5 units vs 2000 images
+
+Same model (torchvision resnet18, random weights, seed 0), same units, steps, image size,
+FFT + decorrelated parameterization, Lucid's standard transforms and Adam lr 0.05 on both sides.
+Lucent is measured two ways: its standard usage (one unit per `render_vis` call, batch 1) and
+batched (one `render_vis` with a batch of N and the sum of per-element channel objectives);
+Lucent draws one transform per batch, unitscope one per element. Lucent runs fp32 (it has no
+precision switch); unitscope is shown at its default (bf16 autocast where the CPU has it) and
+fp32. Lucent (`torch-lucent`, plus kornia 0.4.1 and decorator) is installed with
+`pip --no-deps --target` into a cache folder on first use, never into the environment.
+Timings are best-of-`--repeat` so load from other processes inflates them least.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import types
+import warnings
+from pathlib import Path
+
+import torch
+
+from unitscope import precision as prec
+from unitscope.models import load_model
+from unitscope.optvis import channel, render
+from unitscope.probe import Probe
+
+LUCENT_DIR = Path(os.environ.get("UNITSCOPE_LUCENT_DIR",
+                                 Path(tempfile.gettempdir()) / "unitscope-bench-lucent"))
+LUCENT_PACKAGES = ["torch-lucent==0.1.8", "kornia==0.4.1", "decorator"]
+
+
+def import_lucent():
+    """Import Lucent, installing it (no deps) into LUCENT_DIR on first use; None if impossible."""
+    if str(LUCENT_DIR) not in sys.path:
+        sys.path.insert(0, str(LUCENT_DIR))
+    _stub_ipython()
+    try:
+        from lucent.optvis import objectives, param, render as lrender
+        return objectives, param, lrender
+    except ImportError:
+        pass
+    print(f"installing Lucent into {LUCENT_DIR} (pip --no-deps --target) ...", flush=True)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+           str(LUCENT_DIR), *LUCENT_PACKAGES]
+    if subprocess.run(cmd).returncode != 0:
+        print("could not install Lucent; run:\n  " + " ".join(cmd))
+        return None
+    from lucent.optvis import objectives, param, render as lrender
+    return objectives, param, lrender
+
+
+def _stub_ipython() -> None:
+    """Lucent imports IPython.display only to show images in notebooks; a stub is enough."""
+    try:
+        import IPython.display  # noqa: F401
+    except ImportError:
+        ipython = types.ModuleType("IPython")
+        ipython.display = types.ModuleType("IPython.display")
+        sys.modules.setdefault("IPython", ipython)
+        sys.modules.setdefault("IPython.display", ipython.display)
+
+
+def best_of(fn, repeat: int) -> float:
+    """Shortest wall time of `repeat` calls."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def lucent_one_by_one(lucent, module, layer, channels, steps, size):
+    objectives, param, lrender = lucent
+    for c in channels:
+        lrender.render_vis(module, f"{layer}:{c}", param_f=lambda: param.image(size),
+                           thresholds=(steps,), show_image=False, progress=False)
+
+
+def lucent_batched(lucent, module, layer, channels, steps, size):
+    objectives, param, lrender = lucent
+    obj = sum(objectives.channel(layer, c, batch=i) for i, c in enumerate(channels))
+    lrender.render_vis(module, obj, param_f=lambda: param.image(size, batch=len(channels)),
+                       thresholds=(steps,), show_image=False, progress=False)
+
+
+def bare_step_time(model, layer, batch, side, precision, steps, repeat) -> float:
+    """Seconds per forward (stopped after `layer`) + backward to the input, weights frozen."""
+    module = model.module.eval()
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    module.requires_grad_(False)
+    bf16 = prec.resolve(precision) == "bf16"
+    if bf16:
+        prec.channels_last(module)
+    x = torch.rand(batch, 3, side, side)
+    x = (x.contiguous(memory_format=torch.channels_last) if bf16 else x).requires_grad_(True)
+    try:
+        with Probe(module, [layer]) as probe:
+            def run():
+                for _ in range(steps):
+                    with prec.autocast(precision):
+                        act = probe(x)[layer]
+                    act[:, 0].float().mean().backward()
+            run()
+            return best_of(run, repeat) / steps
+    finally:
+        module.to(memory_format=torch.contiguous_format)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def bench_layer(model, lucent, layer, args) -> None:
+    channels = list(range(args.channels))
+    n = len(channels)
+    side = args.size + 12  # standard transforms: +24 pad, -8 and -4 jitter
+
+    def ours(precision):
+        return lambda: render(model, channel(layer, channels), size=args.size, steps=args.steps,
+                              progress=False, precision=precision)
+
+    rows = {}
+    ours(None)()  # warm-up (call counts, kernels)
+    rows["unitscope (default: " + prec.resolve(None) + ")"] = best_of(ours(None), args.repeat)
+    rows["unitscope fp32"] = best_of(ours("fp32"), args.repeat)
+    if lucent is not None:
+        module = model.module
+        rows["Lucent, one unit per call"] = best_of(
+            lambda: lucent_one_by_one(lucent, module, layer, channels, args.steps, args.size),
+            args.repeat)
+        rows["Lucent, batched"] = best_of(
+            lambda: lucent_batched(lucent, module, layer, channels, args.steps, args.size),
+            args.repeat)
+    print(f"\n== resnet18 {layer}: {n} channels, {args.steps} steps, {args.size}px, "
+          f"standard transforms, best of {args.repeat}")
+    default = next(iter(rows))
+    for name, seconds in rows.items():
+        print(f"  {name:<34} {seconds:8.2f} s  {n / seconds:7.3f} units/s")
+    if lucent is not None:
+        for name in ("Lucent, one unit per call", "Lucent, batched"):
+            print(f"  speed-up vs {name:<25} {rows[name] / rows[default]:6.2f}x (default), "
+                  f"{rows[name] / rows['unitscope fp32']:6.2f}x (fp32)")
+    for precision, key in ((None, default), ("fp32", "unitscope fp32")):
+        bare = bare_step_time(model, layer, n, side, precision, min(args.steps, 8), args.repeat)
+        step = rows[key] / args.steps
+        print(f"  per step {key:<28} {step * 1000:7.1f} ms vs bare forward+backward "
+              f"{bare * 1000:7.1f} ms: ratio {step / bare:5.2f}")
+
+
+def bench_olah(args) -> None:
+    """All toy conv5 units vs the best of 2000 concept-world images (Olah et al. 2017)."""
+    import numpy as np
+
+    from unitscope.data.concepts.world import render_sample
+    from unitscope.probe import record
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = load_model("toy")
+    n_images = 200 if args.quick else 2000
+    best = None
+    for start in range(0, n_images, 100):
+        arrays = np.stack([render_sample(0, i, 128).image for i in range(start, start + 100)])
+        x = torch.from_numpy(arrays).permute(0, 3, 1, 2).float() / 255
+        with torch.no_grad():
+            acts = record(model.module, model.input_spec.normalize(x), ["conv5"])["conv5"]
+        top = acts.float().flatten(2).mean(2).max(0).values
+        best = top if best is None else torch.maximum(best, top)
+    units = list(range(len(best)))
+    steps = 64 if args.quick else 512
+    start = time.perf_counter()
+    values = torch.cat([render(model, channel("conv5", units[i:i + 32]), steps=steps,
+                               progress=False).values for i in range(0, len(units), 32)])
+    seconds = time.perf_counter() - start
+    wins = values > best
+    print(f"\n== Olah check: toy conv5, {len(units)} units, {steps} steps vs best of "
+          f"{n_images} concept images: optimized image wins for {int(wins.sum())}/{len(units)} "
+          f"({100 * wins.float().mean():.1f} %), {seconds:.0f} s; losers: "
+          f"{[u for u in units if not wins[u]]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layers", nargs="+", default=["layer2", "layer3"])
+    parser.add_argument("--channels", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="8 steps, 4 channels, layer2 only")
+    parser.add_argument("--no-lucent", action="store_true")
+    parser.add_argument("--olah", action="store_true", help="also the all-units Olah check")
+    args = parser.parse_args()
+    if args.quick:
+        args.steps, args.channels, args.layers, args.repeat = 8, 4, ["layer2"], 1
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"unitscope default precision: {prec.resolve(None)}")
+    model = load_model("resnet18", weights=None)
+    lucent = None if args.no_lucent else import_lucent()
+    for layer in args.layers:
+        bench_layer(model, lucent, layer, args)
+    if args.olah:
+        bench_olah(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""`unitscope demo`: the quick run really runs every verb and leaves a complete site."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_explore import _parse
+
+from unitscope.cli import main
+from unitscope.demo import MARKER, _fresh, tree_images
+from unitscope.errors import DataError
+
+STEPS = ["concept world", "examples", "dissect", "visualize", "compose", "graph", "explore"]
+
+
+def test_quick_demo_runs_every_verb(demo_run):
+    result, lines = demo_run
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["model"] == "toy"
+    assert set(manifest["verbs"]) >= {"examples", "dissect", "visualize", "compose", "graph", "explore"}
+    assert len(manifest["verbs"]["compose"]["trees"]) == 1
+    for number, step in enumerate(STEPS, 1):
+        assert any(line.startswith(f"demo [{number}/{len(STEPS)}] {step} done in") for line in lines), step
+    assert lines[-1] == f"demo: open {result.site.resolve().as_uri()}"
+    times = json.loads((result.run_dir / "demo_times.json").read_text())
+    assert set(times) == set(STEPS) | {"total"}
+    assert (result.run_dir / "concepts" / "index.csv").is_file()
+
+
+def test_quick_demo_site_is_complete(demo_run):
+    site = demo_run[0].site.parent
+    unit = (site / "units/conv5/0.html").read_text()
+    for part in ("files/visualize/conv5/0.png", "files/visualize/conv5/0_neg.png",
+                 "files/visualize/conv5/0_div1.png", "top_0_patch.png", 'class="iou"',
+                 'href="../../units/conv4/', 'href="../../units/fc8/'):
+        assert part in unit, part
+    model = (site / "index.html").read_text()
+    assert "Rotation" in model and "random weights" in model and 'class="tree-link"' in model
+    tree = json.loads((demo_run[0].run_dir / "compose").glob("*/tree.json").__next__().read_text())
+    root_page = site / "units" / tree["root"].replace(":", "/")
+    assert root_page.with_suffix(".html").is_file()
+    for page in [site / "index.html", site / "layers/conv5.html", site / "units/conv5/0.html"]:
+        for ref in _parse(page).refs:
+            if not ref.startswith("data:"):
+                assert (page.parent / ref.split("#")[0]).is_file(), (page, ref)
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
+    (tmp_path / "precious.txt").write_text("keep")
+    with pytest.raises(DataError, match="not made by `unitscope demo`"):
+        _fresh(tmp_path)
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "choose another --out" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "precious.txt").read_text() == "keep"
+
+
+def test_demo_replaces_its_own_folder(tmp_path):
+    (tmp_path / MARKER).write_text("")
+    (tmp_path / "manifest.json").write_text("{}")
+    assert _fresh(tmp_path) == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER]
+
+
+def _world(folder: Path, scenes: list[str]) -> Path:
+    folder.mkdir()
+    rows = ["image,split,ih,iw,sh,sw,color,object,part,material,scene,texture"]
+    rows += [f"w/{i:04d}.jpg,train,8,8,4,4,,,,,{s},," for i, s in enumerate(scenes)]
+    (folder / "index.csv").write_text("\n".join(rows) + "\n")
+    (folder / "label.csv").write_text("number,name,category,frequency,coverage,syns\n"
+                                      "1,red-c,color(3),3,1.0,\n7,street-s,scene(4),4,4.0,\n"
+                                      "8,garden-s,scene(2),2,2.0,\n")
+    return folder
+
+
+def test_tree_images_pick_different_scenes(tmp_path):
+    data = _world(tmp_path / "a", ["7", "7", "8", "7", "8"])
+    assert tree_images(data, 2) == [("street_0000", data / "images/w/0000.jpg"),
+                                    ("garden_0002", data / "images/w/0002.jpg")]
+    spread = tree_images(data, 3)  # only two scenes: spread over the index instead
+    assert [name for name, _ in spread] == ["0000", "0001", "0002"]
