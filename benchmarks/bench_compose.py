@@ -99,15 +99,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="toy only, one repeat")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--nodes", type=int, default=100, help="tree size (100)")
+    parser.add_argument("--models", default="toy,resnet18", help="toy,resnet18 (both)")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
+    models = ["toy"] if args.quick else args.models.split(",")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"100 nodes, k = 5, best of {repeat}")
+          f"{args.nodes} nodes, k = 5, best of {repeat}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bench("toy", load_model("toy"), repeat)
-        if not args.quick:
-            bench("resnet18", load_model("resnet18", weights=None), repeat)
+        for name in models:
+            model = load_model(name, weights=None if name == "resnet18" else "DEFAULT")
+            bench(name, model, repeat, max_nodes=args.nodes)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SCRIPT_LABEL
 from PIL import Image
+
+from conftest import SCRIPT_LABEL
 
 pytestmark = pytest.mark.browser
 
@@ -34,11 +35,13 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     tab = context.new_page()
     tab.problems = []
-    tab.on("console", lambda m: tab.problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    tab.on("console", lambda m: tab.problems.append(f"console {m.type}: {m.text} on {tab.url}")
+           if m.type == "error" else None)
     tab.on("pageerror", lambda e: tab.problems.append(f"page error: {e}"))
     tab.on("dialog", lambda d: (tab.problems.append(f"dialog: {d.message}"), d.dismiss()))
     tab.on("requestfailed", lambda r: tab.problems.append(f"request failed: {r.url}"))
-    tab.on("response", lambda r: tab.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    tab.on("response", lambda r: tab.problems.append(f"HTTP {r.status}: {r.url} from {tab.url}")
+           if r.status >= 400 else None)
     yield tab
     context.close()
 
@@ -50,7 +53,8 @@ def _index(site: Path) -> list[dict]:
 
 def _broken_images(page) -> list[str]:
     return page.eval_on_selector_all(
-        "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'))")
+        "img", "imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0))"
+               ".map(i => i.getAttribute('src'))")
 
 
 def test_pages_have_no_broken_image_and_no_console_error(page, base, demo_site):
@@ -89,7 +93,7 @@ def test_search_reaches_unit_and_concept(page, base, demo_site):
     concepts = [e for e in _index(demo_site) if e["kind"] == "concept"]
     assert concepts, "the quick demo's dissection should name concepts"
     concept = max(concepts, key=lambda e: int(e["detail"].split()[0]))["name"]
-    page.goto(base + "layers/conv3.html")
+    page.goto(base + "layers/conv5.html")
     box = page.locator("input.search-input")
     box.fill("conv5:0")
     box.press("Enter")
@@ -130,7 +134,8 @@ def test_search_works_from_file_url(page, demo_site):
 
 def test_unit_page_screenshot_is_not_blank(page, base):
     page.goto(base + "units/conv5/0.html")
-    shot = np.asarray(Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB"), dtype=np.float64)
+    png = page.screenshot(full_page=True)
+    shot = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
     assert shot.std() > 20
     viz = page.locator("section.visuals img").first
     pixels = np.asarray(Image.open(io.BytesIO(viz.screenshot())).convert("RGB"), dtype=np.float64)

@@ -131,9 +131,11 @@ def image_file(tmp_path):
 
 def test_cli_builds_a_small_tree(tmp_path, image_file, capsys):
     code = main(["--quiet", "compose", "toy", image_file, "--max-nodes", "8", "--k", "2",
-                 "--no-sanity", "--out", str(tmp_path / "run")])
+                 "--rule", "guided", "--no-sanity", "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     assert code == 0 and "8 nodes" in out
+    saved = json.loads((tmp_path / "run/compose/house/tree.json").read_text())
+    assert saved["rule"] == "guided" and len(saved["nodes"]) == 8
     assert (tmp_path / "run/compose/house/tree.html").is_file()
 
 

@@ -145,7 +145,8 @@ def test_scene_follows_content():
 def test_concepts_cli_writes_a_dataset(tmp_path, capsys):
     assert cli_main(["concepts", str(tmp_path / "w"), "--n", "3", "--size", "32"]) == 0
     assert (tmp_path / "w" / "index.csv").read_text().count("\n") == 4
-    assert "wrote 3 images" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "wrote 3 images" in out and "color 11" in out
 
 
 def test_concepts_cli_rejects_bad_arguments(tmp_path, capsys):

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_explore import _parse
 
+from test_explore import _parse
 from unitscope.cli import main
 from unitscope.demo import MARKER, _fresh, tree_images
 from unitscope.errors import DataError

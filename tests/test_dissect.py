@@ -275,7 +275,8 @@ def test_planted_detectors_get_their_concepts(tmp_path):
     assert layer["unique_detectors"]["distinct_top_labels"] == 3
     assert layer["detectors_per_category"]["color"] == 1
     manifest = json.loads((tmp_path / "manifest.json").read_text())["verbs"]["dissect"]
-    for rel in [manifest["json"], *manifest["tally"], *manifest["charts"], *units["features:0"]["top_images"]]:
+    files = [manifest["json"], *manifest["tally"], *manifest["charts"], *units["features:0"]["top_images"]]
+    for rel in files:
         assert (tmp_path / rel).is_file(), rel
     assert not (tmp_path / "dissect" / ".work").exists()
 

@@ -17,7 +17,7 @@ from unitscope.probe import record
 
 N_IMAGES = 256
 N_UNITS = 10
-STEPS = 128
+STEPS = 96
 
 
 def concept_images(n: int, size: int = 128) -> torch.Tensor:

@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 from unitscope.cli import main
-from unitscope.errors import BadInputError, UnknownLayerError, UnitOutOfRangeError
+from unitscope.errors import BadInputError, UnitOutOfRangeError, UnknownLayerError
 from unitscope.models import InputSpec, load_model
 from unitscope.optvis import visualize_units
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 
@@ -28,4 +29,7 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(f"wrote {args.n} images ({args.size}px, seed {args.seed}) to {root} "
           f"in {time.time() - start:.1f}s")  # fmt: skip
+    with open(root / "category.csv", newline="") as handle:
+        counts = [f"{row['name']} {row['count']}" for row in csv.DictReader(handle)]
+    print("labels per category: " + ", ".join(counts))
     return 0

@@ -9,12 +9,14 @@ gradients). They run `chunk` at a time as one vmapped backward (`is_grads_batche
 only the segment between the two layers, on one recorded forward per batch of images. So the
 total is sum over pairs of U_P segment-backwards per image batch, in U_P / chunk calls. The vmap
 does not know each seed touches one output channel, so every one costs a full segment backward:
-on `toy` (1164 parent units over 7 pairs) about 1-2 s per image on 2 CPU cores, dominated by
-conv2..conv4. `precision='auto'` (bf16 autocast where fast) cuts that by about 1.6x.
+on `toy` (1164 parent units over 7 pairs) 8 images took ~47 s on a busy 2-core CPU, dominated
+by conv2..conv4 (a few s per image when idle). `precision='auto'` (bf16 autocast where fast)
+cuts that by about 1.6x. Use `images` to trade accuracy of the mean for time.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -33,22 +35,35 @@ from .score import channel_seeds
 MAX_GRAD_FLOATS = 2**24  # cap on one batched backward's output (64 MiB of float32)
 
 
-def _sources(data, size: int, limit: int | None) -> list:
-    """Images (tensors) or a lazily-loaded dataset view, the first `limit` of them."""
-    if isinstance(data, torch.Tensor):
-        items = list(data)
-    elif isinstance(data, (list, tuple)):
-        items = list(data)
+def _sources(data, size: int, limit: int | None) -> Sequence:
+    """The first `limit` images: a list of tensors/paths, or a dataset read lazily by index."""
+    if isinstance(data, (torch.Tensor, list, tuple)):
+        items: Sequence = list(data)
     else:
         from ..data.images import open_dataset
 
-        dataset = open_dataset(data, size)
-        items = [dataset[i] for i in range(len(dataset))] if limit is None else \
-            [dataset[i] for i in range(min(limit, len(dataset)))]
-    items = items[:limit] if limit is not None else items
-    if not items:
+        items = open_dataset(data, size)
+    count = len(items) if limit is None else min(limit, len(items))
+    if count == 0:
         raise DataError("the dataset for the composition graph holds no images")
-    return items
+    return _Head(items, count)
+
+
+class _Head(Sequence):
+    """The first `count` items of a sequence, without loading the others."""
+
+    def __init__(self, items: Sequence, count: int) -> None:
+        self.items, self.count = items, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.count))]
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self.items[index]
 
 
 def _as_tensor(item, size: int) -> torch.Tensor:
@@ -64,7 +79,7 @@ def _as_tensor(item, size: int) -> torch.Tensor:
     return tensor.float()
 
 
-def _batches(items: list, size: int, batch: int) -> Iterator[torch.Tensor]:
+def _batches(items: Sequence, size: int, batch: int) -> Iterator[torch.Tensor]:
     for start in range(0, len(items), batch):
         yield torch.stack([_as_tensor(i, size) for i in items[start : start + batch]])
 
@@ -107,7 +122,7 @@ def graph_edges(matrices: dict[tuple[str, str], torch.Tensor], layers: list[str]
     return edges
 
 
-def mean_scores(model: Model, items: list, layers: list[str], batch: int = 16,
+def mean_scores(model: Model, items: Sequence, layers: list[str], batch: int = 16,
                 progress: bool = False, precision: str | None = "fp32"
                 ) -> dict[tuple[str, str], torch.Tensor]:
     """Mean (over images) score matrix for every consecutive (child, parent) pair of `layers`.
@@ -149,6 +164,7 @@ def dataset_graph(
     `data`: a Broden directory, an image folder, or a list of 3xHxW tensors / image paths.
     """
     model = load_model(model) if isinstance(model, str) else model
+    progress = progress and sys.stderr.isatty()
     layers = check_layers(model, list(layers) if layers else default_layers(model))
     items = _sources(data, model.input_spec.size, images)
     matrices = mean_scores(model, items, layers, batch, progress, precision)

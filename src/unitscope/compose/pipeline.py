@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,6 +87,7 @@ def compose_tree(
     n<id>_patch.png} under `out` and adds the tree to the run's manifest; returns tree.json.
     """
     model = load_model(model) if isinstance(model, str) else model
+    progress = progress and sys.stderr.isatty()
     check_rule(rule)
     if k < 1 or max_nodes < 1:
         raise BadInputError(f"--k and --max-nodes must be at least 1 (got {k}, {max_nodes})")
@@ -112,8 +114,7 @@ def compose_tree(
     data = {
         "model": model.name, "image": run.relative(folder / "input.png"),
         "source": str(image) if not isinstance(image, torch.Tensor) else None,
-        "root": f"{root_layer}:{root_channel}", "root_label": _label(model, root_layer, layers,
-                                                                     root_channel),
+        "root": f"{root_layer}:{root_channel}", "root_label": _label(model, root_layer, root_channel),
         "rule": rule, "k": k, "max_nodes": max_nodes, "layers": layers,
         "score": "sum over positions of grad * act (plain gradient), f = sum of the parent map",
         "share": "product of edges; edge = child score / parent's total positive contribution",
@@ -121,8 +122,7 @@ def compose_tree(
                   for n, p, b in zip(nodes, positions, boxes, strict=True)],
         "stats": {"nodes": len(nodes), "expansions": stats.expansions,
                   "score_backward_calls": stats.backward_calls,
-                  "scored_units": stats.scored_units,
-                  "image_backward_calls": -(-len(nodes) // batch)},
+                  "scored_units": stats.scored_units},
         "html": run.relative(folder / "tree.html"),
         "sanity": None,
     }
@@ -135,7 +135,7 @@ def compose_tree(
     return data
 
 
-def _label(model: Model, root_layer: str, layers: list[str], channel: int) -> str | None:
+def _label(model: Model, root_layer: str, channel: int) -> str | None:
     """The class name when the root is in the output layer of a model that has class names."""
     names = model.class_names
     last = model.layer_names[-1] if model.layer_names else None

@@ -123,6 +123,7 @@ def bar_chart(path: Path, title: str, series: dict[str, dict[str, int]]) -> None
         ax.bar(x + (i - (len(series) - 1) / 2) * width, [counts[c] for c in categories], width, label=name)
     ax.set_xticks(x, categories)
     ax.set_ylabel("unique detectors")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

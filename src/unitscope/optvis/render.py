@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ class RenderResult:
     values: torch.Tensor
     objective: str
     settings: dict[str, Any] = field(default_factory=dict)
+    loop_seconds: float = 0.0  # wall time of the optimization steps alone (for benchmarks)
 
 
 def render(
@@ -81,6 +83,7 @@ def render(
             _check_input_size(model, forward, size, pipe.out_size(size), device)
             revived = _revive(image, model, forward, objective, pipe, chosen, device, seed) \
                 if revive and init_image is None and steps else 0
+            start = time.perf_counter()
             for _ in tqdm(range(steps), desc=desc or objective.name[:40], disable=_quiet(progress)):
                 x = model.input_spec.normalize(pipe(image(), gen))
                 x = x.contiguous(memory_format=torch.channels_last) if chosen == "bf16" else x
@@ -89,6 +92,7 @@ def render(
                 optimizer.zero_grad(set_to_none=True)
                 (-values.sum()).backward()
                 optimizer.step()
+            loop_seconds = time.perf_counter() - start
             with torch.no_grad():
                 final = image().detach()
                 values = objective(forward(model.input_spec.normalize(final))).float()
@@ -96,7 +100,8 @@ def render(
                 "decorrelate": decorrelate, "decay": decay, "precision": chosen,
                 "transforms": _describe(transforms), "batch": batch,
                 "init_image": init_image is not None, "revived": revived}
-    return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, settings)
+    return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, settings,
+                        loop_seconds)
 
 
 def evaluate(

@@ -24,7 +24,7 @@ from .templating import render
 
 MARKER = ".unitscope-site"
 STATIC = ("style.css", "explorer.js")
-OWNED = ("index.html", "layers", "units", "concepts", "static")
+OWNED = ("index.html", "favicon.ico", "layers", "units", "concepts", "static")
 
 
 def write_site(run_dir: str | Path, out: str | Path, progress: bool = True) -> Path:
@@ -192,4 +192,6 @@ def _write_static(site: Path, index_js: str) -> None:
     package = resources.files("unitscope").joinpath("report", "static")
     for name in STATIC:
         (static / name).write_bytes(package.joinpath(name).read_bytes())
+    # at the root, where browsers look for it when the site is served (a PNG is a valid icon)
+    (site / "favicon.ico").write_bytes(package.joinpath("favicon.png").read_bytes())
     _write(static / "search-index.js", index_js)

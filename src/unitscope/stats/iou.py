@@ -143,7 +143,7 @@ class IoUTally:
     def add_masks(self, masks, pair_image, pair_unit, labels: LabelBatch) -> None:
         """Add some (image, unit) masks of a batch; call `add_labels` once for the batch too."""
         batch = labels.planes.shape[0]
-        area = torch.count_nonzero(masks.flatten(1), dim=1).double()
+        area = torch.count_nonzero(masks, dim=(1, 2)).double()
         per_image = torch.zeros(batch, self.units, dtype=torch.float64)
         per_image.index_put_((pair_image, pair_unit), area, accumulate=True)
         self.unit_area += per_image.sum(0)
@@ -156,7 +156,8 @@ class IoUTally:
         size = self.intersection.numel()
         if masks.numel() == 0:
             return torch.zeros(size, dtype=torch.float64)
-        pair, ys, xs = torch.nonzero(masks, as_tuple=True)
+        # Hits are counted, so their order is free: walk channels-last masks in memory order.
+        ys, xs, pair = torch.nonzero(masks.permute(1, 2, 0), as_tuple=True)
         found = labels.planes[pair_image[pair], :, ys, xs]  # (m, P)
         index = found * self.units + pair_unit[pair].unsqueeze(1)
         index = index[found > 0]

@@ -1,0 +1,73 @@
+"""Pieces of dissection with closed-form answers: fractional rotations, float32 limits, quantiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from unitscope.dissect.rotation import fractional_power, random_orthogonal, rotate, rotation
+from unitscope.dissect.tally import binarize, float32_limit
+from unitscope.dissect.thresholds import ExactWindow, numpy_quantile
+
+
+def test_fractional_powers_of_a_rotation():
+    q = random_orthogonal(9, seed=3)
+    assert np.allclose(q @ q.T, np.eye(9)) and np.isclose(np.linalg.det(q), 1.0)
+    assert np.allclose(fractional_power(q, 0.0), np.eye(9))
+    assert np.allclose(fractional_power(q, 1.0), q)
+    half = fractional_power(q, 0.5)
+    assert np.allclose(half @ half, q) and np.allclose(half @ half.T, np.eye(9))
+    third = fractional_power(q, 1 / 3)
+    assert np.allclose(third @ third @ third, q)
+    assert rotation(9, 0.0) is None
+    assert np.array_equal(random_orthogonal(9, seed=3), q)  # seeded
+
+
+def test_rotate_mixes_channels_per_position():
+    acts = torch.randn(2, 3, 4, 5)
+    matrix = torch.from_numpy(fractional_power(random_orthogonal(3, 1), 0.7)).float()
+    out = rotate(acts, matrix)
+    assert torch.allclose(out[1, :, 2, 3], matrix @ acts[1, :, 2, 3], atol=1e-6)
+    assert torch.allclose(out.pow(2).sum(1), acts.pow(2).sum(1), atol=1e-5)  # norms kept
+
+
+def test_float32_limits_compare_exactly_like_float64():
+    g = torch.Generator().manual_seed(0)
+    t = torch.randn(50, dtype=torch.float64, generator=g)
+    t[:5] = t[:5].float().double()  # some thresholds exactly representable
+    x = torch.randn(50, 400, generator=g)
+    x[:, 0] = t.float()
+    x[:, 1] = torch.nextafter(t.float(), torch.tensor(np.inf, dtype=torch.float32))
+    x[:, 2] = torch.nextafter(t.float(), torch.tensor(-np.inf, dtype=torch.float32))
+    for negative in (False, True):
+        limit = float32_limit(t, negative).view(-1, 1)
+        ours = x < limit if negative else x > limit
+        exact = x.double() < t.view(-1, 1) if negative else x.double() > t.view(-1, 1)
+        assert torch.equal(ours, exact)
+
+
+def test_binarize_skips_only_maps_that_cannot_cross_the_threshold():
+    acts = torch.zeros(2, 2, 3, 3)
+    acts[0, 0, 1, 1] = 5.0
+    acts[1, 1] = 1.0
+    chunks = list(binarize(acts, torch.tensor([1.0, 0.5], dtype=torch.float64), (6, 6)))
+    masks, images, units = (torch.cat(c) for c in zip(*chunks, strict=True))
+    pairs = set(zip(images.tolist(), units.tolist(), strict=True))
+    assert pairs == {(0, 0), (1, 1)}
+    full = dict(zip(zip(images.tolist(), units.tolist(), strict=True), masks, strict=True))
+    assert bool(full[(1, 1)].all()) and 0 < int(full[(0, 0)].sum()) < 36
+
+
+def test_exact_window_matches_numpy_with_ties():
+    g = torch.Generator().manual_seed(1)
+    values = torch.relu(torch.randn(3000, 3, generator=g)).round(decimals=2)
+    for q in (0.005, 0.5, 0.995):
+        window = ExactWindow(torch.quantile(values, max(q - 0.01, 0), dim=0).double(),
+                             torch.quantile(values, min(q + 0.01, 1), dim=0).double())
+        for chunk in values.split(700):
+            window.update(chunk)
+        got, ok = window.solve(q)
+        assert bool(ok.all())
+        assert np.array_equal(got.numpy(), np.quantile(values.double().numpy(), q, axis=0))
+    ordered = np.sort(values[:, 0].double().numpy())
+    assert numpy_quantile(lambda r: ordered[r], len(ordered), 0.3) == np.quantile(ordered, 0.3)
