@@ -209,7 +209,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="8 steps, 4 channels, layer2 only")
     parser.add_argument("--no-lucent", action="store_true")
     parser.add_argument("--olah", action="store_true", help="also the all-units Olah check")
+    parser.add_argument("--threads", type=int, help="torch threads (1 is steadier on a busy box)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.quick:
         args.steps, args.channels, args.layers, args.repeat = 8, 4, ["layer2"], 1
     warnings.filterwarnings("ignore", category=FutureWarning)

@@ -113,6 +113,7 @@ def make_fake_run(root: Path) -> Path:
             kids = [{"unit": f"{below}:{k}", "score": round(1.0 / (1 + k + c), 4)}
                     for k in range(layers[below])]
             edges.setdefault(f"{above}:{c}", {})["children"] = kids
+            edges[f"{above}:{c}"]["inhibitory"] = [{"unit": f"{below}:0", "score": -0.5}]
             for kid in kids:
                 edges.setdefault(kid["unit"], {}).setdefault("parents", []).append(
                     {"unit": f"{above}:{c}", "score": kid["score"]})
@@ -203,9 +204,19 @@ def fake_site(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
-    """One real `unitscope demo --quick` shared by every test that needs it: (DemoResult, log lines)."""
-    from unitscope.demo import run_demo
+    """One real `unitscope demo --quick` shared by every test that needs it: (DemoResult, log lines).
 
+    Developers may set UNITSCOPE_TEST_DEMO_LOG to the saved output of an earlier
+    `unitscope demo --quick --out DIR` to reuse it while iterating on the site.
+    """
+    from unitscope.demo import DemoResult, run_demo
+    from unitscope.explore import build_site
+
+    saved = os.environ.get("UNITSCOPE_TEST_DEMO_LOG")
+    if saved:
+        lines = Path(saved).read_text().splitlines()
+        run_dir = Path(next(line for line in lines if line.startswith("demo: quick run in ")).split(" in ", 1)[1])
+        return DemoResult(run_dir, build_site(run_dir, progress=False), {}), lines
     lines: list[str] = []
     result = run_demo(tmp_path_factory.mktemp("demo") / "run", quick=True, progress=False, log=lines.append)
     return result, lines

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from test_explore import _parse
+from test_explore import _parse, _snapshot
 from unitscope.cli import main
 from unitscope.demo import MARKER, _fresh, tree_images
 from unitscope.errors import DataError
+from unitscope.explore import build_site
 
 STEPS = ["concept world", "examples", "dissect", "visualize", "compose", "graph", "explore"]
 
@@ -45,6 +46,13 @@ def test_quick_demo_site_is_complete(demo_run):
         for ref in _parse(page).refs:
             if not ref.startswith("data:"):
                 assert (page.parent / ref.split("#")[0]).is_file(), (page, ref)
+
+
+def test_rebuilding_the_demo_site_is_byte_identical(demo_run, tmp_path):
+    site = demo_run[0].site.parent
+    again = build_site(demo_run[0].run_dir, tmp_path / "again", progress=False).parent
+    first, second = _snapshot(site), _snapshot(again)
+    assert first == second and len(first) > 100
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):

@@ -104,6 +104,12 @@ def test_examples_cli_and_bad_input(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["--quiet", "examples", spec, str(data), "conv1:1", "--k", "2", "--out", str(out)]) == 0
     assert (out / "examples" / "conv1" / "1" / "bottom_1_patch.png").is_file()
+    # A layer without a spatial map: the patch is the whole image; both runs stay in the json.
+    assert main(["--quiet", "examples", "toy", str(data), "fc8:0", "--weights", "none", "--k", "2",
+                 "--out", str(out)]) == 0
+    saved = json.loads((out / "examples" / "examples.json").read_text())
+    assert set(saved["units"]) == {"conv1:1", "fc8:0"}
+    assert Image.open(out / saved["units"]["fc8:0"]["top"][0]["patch"]).size == (128, 128)
     capsys.readouterr()
     empty = tmp_path / "empty"
     empty.mkdir()

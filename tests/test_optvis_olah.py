@@ -17,7 +17,7 @@ from unitscope.probe import record
 
 N_IMAGES = 256
 N_UNITS = 10
-STEPS = 96
+STEPS = 128
 
 
 def concept_images(n: int, size: int = 128) -> torch.Tensor:
@@ -47,5 +47,5 @@ def test_optimized_images_beat_the_best_concept_image():
     responsive = torch.nonzero(best > 0).flatten()  # a unit silent on all data has no best image
     units = responsive[torch.linspace(0, len(responsive) - 1, N_UNITS).long()].tolist()
     result = render(model, channel("conv5", units), steps=STEPS, progress=False)
-    wins = (result.values > best[units]).float().mean().item()
-    assert wins >= 0.9, (units, result.values.tolist(), best[units].tolist())
+    wins = int((result.values > best[units]).sum())
+    assert wins >= 9, (units, result.values.tolist(), best[units].tolist())  # >= 90 %

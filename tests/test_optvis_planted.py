@@ -97,7 +97,7 @@ def test_only_declared_modules_are_hooked_and_forward_stops_after_deepest():
     model, log = spy_model()
     steps = 3
     render(model, channel("b", [0, 1, 2, 0]), size=16, steps=steps, progress=False,
-           transforms=None)
+           transforms=None, revive=False)
     batch_calls = [(name, hooked) for name, n, hooked in log if n == 4]
     assert batch_calls.count(("a", False)) == steps + 1  # steps plus the final evaluation
     assert batch_calls.count(("b", True)) == steps + 1

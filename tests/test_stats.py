@@ -166,3 +166,13 @@ def test_label_batch_whole_labels_cover_every_pixel_once():
     counts = labels.label_pixels()
     assert counts[5] == 2 * 36  # two images with the whole-image scene label
     assert bool(labels.present[1, 2]) and not bool(labels.present[0, 2])
+
+
+def test_label_batch_image_with_only_whole_labels_keeps_the_size():
+    cats = torch.tensor([-1, 0, 1])
+    labels = [{"color": torch.ones(1, 4, 4, dtype=torch.long), "scene": torch.zeros(0, 4, 4)},
+              {"color": torch.zeros(0, 4, 4, dtype=torch.long)}]
+    batch = LabelBatch.build(labels, [{}, {"scene": [2]}], cats, 2)
+    assert batch.size == (4, 4)
+    assert batch.label_pixels().tolist() == [0.0, 16.0, 16.0]
+    assert batch.present.tolist() == [[True, False], [False, True]]

@@ -44,10 +44,10 @@ class Plan:
 
 # The graph costs one segment backward per parent unit per image batch (compose/graph.py), and
 # visualization one forward+backward per image per step: those two set the demo's length.
-FULL = Plan(images=2000, example_units=CONV + ["fc6", "fc7", "fc8"], k=8, dissect_layers=CONV,
-            rotation=[0.0, 0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=128,
-            variants_units=["conv5:0-3"], n_variants=4, trees=3, tree_k=4, tree_nodes=30,
-            graph_images=64, graph_layers=None)
+FULL = Plan(images=2000, example_units=["conv4", "conv5", "fc8"], k=6, dissect_layers=CONV,
+            rotation=[0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=64,
+            variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=4, tree_nodes=30,
+            graph_images=32, graph_layers=None)
 QUICK = Plan(images=150, example_units=["conv5:0-7", "fc8:0-3"], k=3, dissect_layers=["conv5"],
              rotation=[1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
              variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=8,
@@ -64,12 +64,13 @@ class DemoResult:
 
 
 def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool = True,
-             data: str | Path | None = None, log: Callable[[str], Any] = print) -> DemoResult:
+             data: str | Path | None = None, log: Callable[[str], Any] | None = None) -> DemoResult:
     """Run examples, dissect, visualize, compose, graph and explore into `out`; return the result.
 
     `data`: an existing Broden-format folder to reuse instead of drawing a fresh concept world.
     """
     plan = QUICK if quick else FULL
+    log = log or _say
     run_dir = _fresh(Path(out))
     model = load_model("toy")
     result = DemoResult(run_dir, run_dir / "site" / "index.html")
@@ -95,6 +96,10 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
     write_json_atomic(run_dir / "demo_times.json", {k: round(v, 1) for k, v in result.times.items()})
     _report(result, plan, log)
     return result
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
 
 
 def _fresh(out: Path) -> Path:

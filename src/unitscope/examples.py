@@ -130,25 +130,26 @@ def _render(run_dir: RunDir, model: Model, dataset, collector: _Collector) -> di
     found: dict[str, Any] = {}
     for layer, chans in collector.wanted.items():
         top, bottom = collector.top[layer], collector.bottom[layer]
+        rf = _field(model, layer, images[int(top.images[0, 0])][0].shape[-1])
         scale = top.values[:, :1].clamp(min=1e-12).float()  # per-unit top value: comparable overlays
         for j, channel in enumerate(chans):
             entry = {}
             for side, acc in (("top", top), ("bottom", bottom)):
                 entry[side] = [
-                    _save_example(run_dir, model, layer, channel, side, n, images[int(acc.images[j, n])],
+                    _save_example(run_dir, rf, layer, channel, side, n, images[int(acc.images[j, n])],
                                   acc, j, n, float(scale[j, 0]))
                     for n in range(acc.images.shape[1])]
             found[f"{layer}:{channel}"] = entry
     return found
 
 
-def _save_example(run_dir, model, layer, channel, side, n, loaded, acc: TopK, j, rank, scale) -> dict:
+def _save_example(run_dir, rf, layer, channel, side, n, loaded, acc: TopK, j, rank, scale) -> dict:
     image, name = loaded
     amap = acc.maps[j, rank]
     x, y = (int(v) for v in acc.positions[j, rank])
     folder = run_dir.path / "examples" / layer / str(channel)
     thumb = save_png(overlay(image, amap, scale), folder / f"{side}_{n}.png")
-    patch = save_png(_patch(model, layer, image, x, y), folder / f"{side}_{n}_patch.png")
+    patch = save_png(_patch(rf, image, x, y), folder / f"{side}_{n}_patch.png")
     return {"source": name, "value": float(acc.values[j, rank]), "x": x, "y": y,
             "thumb": run_dir.relative(thumb), "patch": run_dir.relative(patch)}
 
@@ -167,15 +168,19 @@ def overlay(image: torch.Tensor, amap: torch.Tensor, scale: float) -> np.ndarray
     return _uint8(blend)
 
 
-def _patch(model: Model, layer: str, image: torch.Tensor, x: int, y: int) -> np.ndarray:
-    """The receptive field of position (x, y) cropped from the image (whole image if none)."""
+def _field(model: Model, layer: str, size: int):
+    """The layer's receptive field at this input size, or None for layers without a spatial map."""
     from .receptive_field import receptive_field
 
     try:
-        rf = receptive_field(model, layer, image.shape[-1])
-        x0, y0, x1, y1 = rf.box(x, y)
+        return receptive_field(model, layer, size)
     except UnitscopeError:
-        x0, y0, x1, y1 = 0, 0, image.shape[2], image.shape[1]
+        return None
+
+
+def _patch(rf, image: torch.Tensor, x: int, y: int) -> np.ndarray:
+    """The receptive field of position (x, y) cropped from the image (whole image if none)."""
+    x0, y0, x1, y1 = rf.box(x, y) if rf is not None else (0, 0, image.shape[2], image.shape[1])
     crop = image[:, y0:y1, x0:x1]
     side = max(crop.shape[1:])
     if side < PATCH_MIN:

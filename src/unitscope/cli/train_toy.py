@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed")
     parser.add_argument("--workers", type=int, default=2, help="processes drawing images")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads (1 is faster on a busy machine; default: torch's)"
+    )
+    parser.add_argument("--snapshots", action="store_true", help="also write OUT.epochN each epoch")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         seed=args.seed,
         workers=args.workers,
+        threads=args.threads,
+        snapshots=args.snapshots,
         progress=not args.quiet and sys.stderr.isatty(),
         log=lambda line: print(line, flush=True),
     )

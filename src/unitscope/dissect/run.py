@@ -193,6 +193,11 @@ def run_dissect(
     return result
 
 
+def _compact(planes: torch.Tensor) -> torch.Tensor:
+    """Label planes in the smallest integer type that holds them (int16 for Broden's 1198 labels)."""
+    return planes.to(torch.int16 if planes.numel() == 0 or int(planes.max()) < 2**15 else torch.int32)
+
+
 def _remove_if_empty(folder: Path) -> None:
     try:
         folder.rmdir()
@@ -236,11 +241,12 @@ class _Job:
 
     def _consume(self, batch: Batch) -> None:
         labels = LabelBatch.build([it.labels for it in batch.items], [it.whole for it in batch.items],
-                                  self.concepts.label_category, len(self.concepts.categories))
+                                  self.concepts.label_category, len(self.concepts.categories),
+                                  getattr(self.dataset, "segmentation_size", None))
         acts = {f"{v}/{layer}": batch.acts[v][layer].detach().contiguous()
                 for v in self.variants for layer in self.layers}
         self.work.write_cache(batch.number, {
-            "indices": batch.indices, "planes": labels.planes.to(torch.int32),
+            "indices": batch.indices, "planes": _compact(labels.planes),
             "whole": labels.whole, "present": labels.present, "acts": acts})
         for stream in self.streams:
             values = stream.values(acts[f"{stream.variant}/{stream.layer}"])

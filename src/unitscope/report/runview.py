@@ -62,6 +62,7 @@ class UnitView:
     baseline: dict[str, Any] | None = None
     children: list[Link] = field(default_factory=list)
     parents: list[Link] = field(default_factory=list)
+    inhibitors: list[Link] = field(default_factory=list)
     trees: list[TreeRef] = field(default_factory=list)
 
     @property
@@ -295,9 +296,9 @@ def _add_dissect(units: dict[str, UnitView], dissect: dict[str, Any], reader: _R
                     setattr(unit, attr, _clean_dissect(entry, reader))
 
 
-def _links(rows: Any) -> list[Link]:
+def _links(rows: Any, strongest_first: bool = True) -> list[Link]:
     links = [Link(str(r.get("unit")), float(r.get("score", 0.0))) for r in rows or [] if r.get("unit")]
-    return sorted(links, key=lambda link: -link.score)
+    return sorted(links, key=lambda link: -abs(link.score) if strongest_first else -link.score)
 
 
 def _add_graph(units: dict[str, UnitView], graph: dict[str, Any]) -> None:
@@ -305,9 +306,10 @@ def _add_graph(units: dict[str, UnitView], graph: dict[str, Any]) -> None:
         unit = _unit(units, address)
         if unit is None:
             continue
-        unit.children = [link for link in _links(entry.get("children")) if _unit(units, link.unit)]
-        unit.parents = [link for link in _links(entry.get("parents")) if _unit(units, link.unit)]
-        for link in unit.children + unit.parents:
+        unit.children = [link for link in _links(entry.get("children"), False) if _unit(units, link.unit)]
+        unit.parents = [link for link in _links(entry.get("parents"), False) if _unit(units, link.unit)]
+        unit.inhibitors = [link for link in _links(entry.get("inhibitory")) if _unit(units, link.unit)]
+        for link in unit.children + unit.parents + unit.inhibitors:
             link.unit = _unit(units, link.unit).address
 
 

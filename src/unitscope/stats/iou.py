@@ -81,13 +81,15 @@ class LabelBatch:
 
 
 def _image_planes(labels: Mapping[str, torch.Tensor], size: tuple[int, int] | None) -> torch.Tensor:
-    planes = [p.long().view(-1, *p.shape[-2:]) for p in labels.values() if p.numel()]
-    if not planes:
-        sh, sw = size or (1, 1)
-        return torch.zeros(0, sh, sw, dtype=torch.long)
+    """All label planes of one image as (P, sh, sw); empty (0, sh, sw) planes still give the size."""
+    planes = [p.long().reshape(-1, *p.shape[-2:]) for p in labels.values() if p.dim() >= 2]
     shapes = {tuple(p.shape[1:]) for p in planes}
-    if len(shapes) != 1:
+    if len(shapes) > 1:
         raise DataError(f"segmentation planes of one image differ in size: {sorted(shapes)}")
+    if not shapes:
+        if size is None:
+            raise DataError("an image has no segmentation planes; give the segmentation size")
+        return torch.zeros(0, *size, dtype=torch.long)
     return torch.cat(planes, 0)
 
 

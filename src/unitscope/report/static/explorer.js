@@ -52,6 +52,21 @@
     input.addEventListener("input", function () { showResults(list, search(input.value, 12)); });
     input.addEventListener("keydown", function (event) {
       if (event.key === "Escape") { list.hidden = true; }
+      if (event.key === "ArrowDown" && list.firstChild) {
+        event.preventDefault();
+        list.firstChild.firstChild.focus();
+      }
+    });
+    list.addEventListener("keydown", function (event) {
+      var item = document.activeElement && document.activeElement.parentNode;
+      if (!item || item.parentNode !== list) { return; }
+      var next = event.key === "ArrowDown" ? item.nextSibling : event.key === "ArrowUp" ? item.previousSibling : null;
+      if (next) { event.preventDefault(); next.firstChild.focus(); }
+      if (event.key === "ArrowUp" && !item.previousSibling) { event.preventDefault(); input.focus(); }
+      if (event.key === "Escape") { list.hidden = true; input.focus(); }
+    });
+    document.addEventListener("click", function (event) {
+      if (!form.contains(event.target)) { list.hidden = true; }
     });
     form.addEventListener("submit", function (event) {
       event.preventDefault();
