@@ -123,25 +123,31 @@ def bare_step_time(model, layer, batch, side, precision, steps, repeat) -> float
             p.requires_grad_(flag)
 
 
+def measure_ours(model, layer, channels, args, precision) -> dict[str, float]:
+    """Best-of-repeat render time, its loop time per step, and the bare step time measured
+    right after each render (interleaved, so both see the same machine load)."""
+    side = args.size + 12  # standard transforms: +24 pad, -8 and -4 jitter
+    best = {"total": float("inf"), "loop": float("inf"), "bare": float("inf")}
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        result = render(model, channel(layer, channels), size=args.size, steps=args.steps,
+                        progress=False, precision=precision)
+        best["total"] = min(best["total"], time.perf_counter() - start)
+        best["loop"] = min(best["loop"], result.loop_seconds / args.steps)
+        bare = bare_step_time(model, layer, len(channels), side, precision,
+                              min(args.steps, 16), 1)
+        best["bare"] = min(best["bare"], bare)
+    return best
+
+
 def bench_layer(model, lucent, layer, args) -> None:
     channels = list(range(args.channels))
     n = len(channels)
-    side = args.size + 12  # standard transforms: +24 pad, -8 and -4 jitter
-
-    loops: dict[str, float] = {}
-
-    def ours(precision, key):
-        def run():
-            result = render(model, channel(layer, channels), size=args.size, steps=args.steps,
-                            progress=False, precision=precision)
-            loops[key] = min(loops.get(key, float("inf")), result.loop_seconds)
-        return run
-
-    rows = {}
-    default_key = "unitscope (default: " + prec.resolve(None) + ")"
-    ours(None, "warm-up")()  # call counts, kernels
-    rows[default_key] = best_of(ours(None, default_key), args.repeat)
-    rows["unitscope fp32"] = best_of(ours("fp32", "unitscope fp32"), args.repeat)
+    render(model, channel(layer, channels), size=args.size, steps=1, progress=False)  # warm-up
+    ours = {"unitscope (default: " + prec.resolve(None) + ")": measure_ours(
+        model, layer, channels, args, None)}
+    ours["unitscope fp32"] = measure_ours(model, layer, channels, args, "fp32")
+    rows = {name: m["total"] for name, m in ours.items()}
     if lucent is not None:
         module = model.module
         rows["Lucent, one unit per call"] = best_of(
@@ -152,19 +158,19 @@ def bench_layer(model, lucent, layer, args) -> None:
             args.repeat)
     print(f"\n== resnet18 {layer}: {n} channels, {args.steps} steps, {args.size}px, "
           f"standard transforms, best of {args.repeat}")
-    default = next(iter(rows))
     for name, seconds in rows.items():
         print(f"  {name:<34} {seconds:8.2f} s  {n / seconds:7.3f} units/s")
     if lucent is not None:
+        default, fp32 = list(ours)
         for name in ("Lucent, one unit per call", "Lucent, batched"):
             print(f"  speed-up vs {name:<25} {rows[name] / rows[default]:6.2f}x (default), "
-                  f"{rows[name] / rows['unitscope fp32']:6.2f}x (fp32)")
-    for precision, key in ((None, default), ("fp32", "unitscope fp32")):
-        bare = bare_step_time(model, layer, n, side, precision, min(args.steps, 8), args.repeat)
-        step, loop = rows[key] / args.steps, loops[key] / args.steps
-        print(f"  {key}: bare forward+backward {bare * 1000:.1f} ms/step; unitscope "
-              f"{loop * 1000:.1f} ms/step in the loop (ratio {loop / bare:.2f}), "
-              f"{step * 1000:.1f} ms/step with setup and final evaluation (ratio {step / bare:.2f})")
+                  f"{rows[name] / rows[fp32]:6.2f}x (fp32)")
+    for name, m in ours.items():
+        step = m["total"] / args.steps
+        print(f"  {name}: bare forward+backward {m['bare'] * 1000:.1f} ms/step; unitscope "
+              f"{m['loop'] * 1000:.1f} ms/step in the loop (ratio {m['loop'] / m['bare']:.2f}), "
+              f"{step * 1000:.1f} ms/step with setup and final evaluation "
+              f"(ratio {step / m['bare']:.2f})")
 
 
 def bench_olah(args) -> None:

@@ -215,7 +215,8 @@ def demo_run(tmp_path_factory):
     saved = os.environ.get("UNITSCOPE_TEST_DEMO_LOG")
     if saved:
         lines = Path(saved).read_text().splitlines()
-        run_dir = Path(next(line for line in lines if line.startswith("demo: quick run in ")).split(" in ", 1)[1])
+        where = next(line for line in lines if line.startswith("demo: quick run in "))
+        run_dir = Path(where.split(" in ", 1)[1])
         return DemoResult(run_dir, build_site(run_dir, progress=False), {}), lines
     lines: list[str] = []
     result = run_demo(tmp_path_factory.mktemp("demo") / "run", quick=True, progress=False, log=lines.append)

@@ -103,7 +103,9 @@ def test_layers_that_do_not_cut_the_graph_use_hooks():
     torch.manual_seed(1)
     model = load_model(Skip(), input_spec=SPEC)
     image = torch.rand(3, 8, 8)
-    auto = path_images(model, image, "head", 0, [[("b", 1)], []])
+    auto = path_images(model, image, "head", 0, [[("b", 1)], []], chained=None)
+    chained = path_images(model, image, "head", 0, [[("b", 1)], []], chained=True)
+    assert not torch.allclose(auto, chained)  # chaining through b would drop the skip path
     hooked = path_images(model, image, "head", 0, [[("b", 1)], []], chained=False)
     torch.testing.assert_close(auto, hooked)
 

@@ -63,6 +63,9 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "choose another --out" in err and len(err.strip().splitlines()) == 1
     assert (tmp_path / "precious.txt").read_text() == "keep"
+    assert main(["demo", "--quick", "--out", str(tmp_path / "new"), "--data", str(tmp_path)]) == 2
+    assert "not a Broden-format folder" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
 
 
 def test_demo_replaces_its_own_folder(tmp_path):

@@ -71,3 +71,11 @@ def test_exact_window_matches_numpy_with_ties():
         assert np.array_equal(got.numpy(), np.quantile(values.double().numpy(), q, axis=0))
     ordered = np.sort(values[:, 0].double().numpy())
     assert numpy_quantile(lambda r: ordered[r], len(ordered), 0.3) == np.quantile(ordered, 0.3)
+
+
+def test_eig_fallback_agrees_with_real_schur():
+    from unitscope.dissect.rotation import _power_by_eig
+
+    q = random_orthogonal(16, seed=5)
+    for alpha in (0.25, 0.5, 1.0):
+        assert np.allclose(_power_by_eig(q, alpha), fractional_power(q, alpha), atol=1e-10)

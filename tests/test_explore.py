@@ -188,3 +188,13 @@ def test_fake_run_is_reusable(tmp_path):
     write_json_atomic(run / "manifest.json", manifest)
     site = build_site(run, progress=False).parent
     assert sorted(p.name for p in (site / "layers").iterdir()) == ["conv1.html", "conv5.html"]
+
+
+def test_broken_artifacts_are_one_line_errors(fake_run, capsys):
+    (fake_run / "graph/graph.json").write_text("{not json")
+    with pytest.raises(DataError, match="graph.json"):
+        build_site(fake_run)
+    (fake_run / "graph/graph.json").unlink()
+    assert main(["explore", str(fake_run)]) == 2
+    err = capsys.readouterr().err
+    assert "graph/graph.json" in err and "missing" in err and len(err.strip().splitlines()) == 1

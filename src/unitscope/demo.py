@@ -44,9 +44,9 @@ class Plan:
 
 # The graph costs one segment backward per parent unit per image batch (compose/graph.py), and
 # visualization one forward+backward per image per step: those two set the demo's length.
-FULL = Plan(images=2000, example_units=["conv4", "conv5", "fc8"], k=6, dissect_layers=CONV,
-            rotation=[0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=64,
-            variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=4, tree_nodes=30,
+FULL = Plan(images=2000, example_units=["conv5", "fc8"], k=6, dissect_layers=CONV,
+            rotation=[0.33, 0.67, 1.0], visual_units=["conv5", "fc8"], steps=48,
+            variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=3, tree_nodes=20,
             graph_images=32, graph_layers=None)
 QUICK = Plan(images=150, example_units=["conv5:0-7", "fc8:0-3"], k=3, dissect_layers=["conv5"],
              rotation=[1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
@@ -71,6 +71,9 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
     """
     plan = QUICK if quick else FULL
     log = log or _say
+    if data is not None and not (Path(data) / "index.csv").is_file():
+        raise DataError(f"--data '{data}' is not a Broden-format folder (no index.csv); "
+                        "leave --data out to draw a fresh concept world")
     run_dir = _fresh(Path(out))
     model = load_model("toy")
     result = DemoResult(run_dir, run_dir / "site" / "index.html")

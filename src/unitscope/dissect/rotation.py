@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import BadInputError
-
 
 def random_orthogonal(units: int, seed: int = 0) -> np.ndarray:
     """A Haar-random orthogonal matrix with determinant +1."""
@@ -28,7 +26,7 @@ def fractional_power(q: np.ndarray, alpha: float) -> np.ndarray:
     try:
         from scipy.linalg import schur
     except ImportError:
-        raise BadInputError("--rotation needs scipy; `pip install scipy`") from None
+        return _power_by_eig(q, alpha)
     t, z = schur(q, output="real")
     n = t.shape[0]
     power = np.zeros_like(t)
@@ -49,6 +47,13 @@ def fractional_power(q: np.ndarray, alpha: float) -> np.ndarray:
         c, s = np.cos(np.pi * alpha), np.sin(np.pi * alpha)
         power[a, a], power[a, b], power[b, a], power[b, b] = c, -s, s, c
     return z @ power @ z.T
+
+
+def _power_by_eig(q: np.ndarray, alpha: float) -> np.ndarray:
+    """Without scipy: principal powers of the (unit-modulus) eigenvalues, same angles as Schur."""
+    values, vectors = np.linalg.eig(q)
+    powered = np.exp(1j * alpha * np.angle(values))
+    return np.real(vectors @ np.diag(powered) @ np.linalg.inv(vectors))
 
 
 def rotation(units: int, alpha: float, seed: int = 0) -> torch.Tensor | None:

@@ -10,6 +10,7 @@ one layer-sized copy of the activations, deleted at the end.
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,7 @@ def run_dissect(
     """
     from ..data.images import open_broden
 
-    layers = [layers] if isinstance(layers, str) else list(layers)
+    layers = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
     alphas = sorted({0.0, *[float(a) for a in (rotation or [])]})
     _check_args(quantile, iou_threshold, alphas, baseline, batch_size, checkpoint_every)
     if not layers:
@@ -176,6 +177,9 @@ def run_dissect(
     run_dir = RunDir(out)
     work = WorkDir(run_dir.path / "dissect" / ".work")
     state = work.open(_fingerprint(model, dataset, broden, layers, settings), resume)
+    if state["pass1"] > 0 and progress:
+        print(f"dissect: resuming from batch {state['pass1']} of pass 1"
+              + (f", batch {state['pass2']} of pass 2" if state["pass2"] else ""), file=sys.stderr)
     job = _Job(variants, dataset, layers, streams, signs, concepts, work, state, quantile,
                batch_size, checkpoint_every, precision, workers, progress, top_k, seed)
     try:

@@ -75,24 +75,14 @@ def render(
     chosen = prec.resolve(precision, device)
     image = image_param(batch, size, fft=param == "fft", decorrelate=decorrelate, decay=decay,
                         seed=seed, init=init_image, device=device)
-    optimizer = torch.optim.Adam(image.params, lr=lr, fused=True)
-    gen = torch.Generator().manual_seed(seed + 1)
     with _prepared(model.module, channels_last=chosen == "bf16"):
         forward = _Forward(model, objective)
         with forward:
             _check_input_size(model, forward, size, pipe.out_size(size), device)
             revived = _revive(image, model, forward, objective, pipe, chosen, device, seed) \
                 if revive and init_image is None and steps else 0
-            start = time.perf_counter()
-            for _ in tqdm(range(steps), desc=desc or objective.name[:40], disable=_quiet(progress)):
-                x = model.input_spec.normalize(pipe(image(), gen))
-                x = x.contiguous(memory_format=torch.channels_last) if chosen == "bf16" else x
-                with prec.autocast(chosen, device):
-                    values = objective(forward(x))
-                optimizer.zero_grad(set_to_none=True)
-                (-values.sum()).backward()
-                optimizer.step()
-            loop_seconds = time.perf_counter() - start
+            loop_seconds = _optimize(model, image, objective, forward, pipe, steps, lr, seed,
+                                     chosen, device, desc or objective.name[:40], progress)
             with torch.no_grad():
                 final = image().detach()
                 values = objective(forward(model.input_spec.normalize(final))).float()
@@ -102,6 +92,24 @@ def render(
                 "init_image": init_image is not None, "revived": revived}
     return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, settings,
                         loop_seconds)
+
+
+def _optimize(model: Model, image: ImageParam, objective: Objective, forward: _Forward,
+              pipe: Pipeline, steps: int, lr: float, seed: int, chosen: str,
+              device: torch.device, desc: str, progress: bool) -> float:
+    """The Adam loop (one batched pass per step, no per-element Python); returns its seconds."""
+    optimizer = torch.optim.Adam(image.params, lr=lr, fused=True)
+    gen = torch.Generator().manual_seed(seed + 1)
+    start = time.perf_counter()
+    for _ in tqdm(range(steps), desc=desc, disable=_quiet(progress)):
+        x = model.input_spec.normalize(pipe(image(), gen))
+        x = x.contiguous(memory_format=torch.channels_last) if chosen == "bf16" else x
+        with prec.autocast(chosen, device):
+            values = objective(forward(x))
+        optimizer.zero_grad(set_to_none=True)
+        (-values.sum()).backward()
+        optimizer.step()
+    return time.perf_counter() - start
 
 
 def evaluate(
