@@ -207,12 +207,12 @@ def bench_olah(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--layers", nargs="+", default=["layer2", "layer3"])
+    parser.add_argument("--layers", nargs="*", default=["layer2", "layer3"])
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="8 steps, 4 channels, layer2 only")
+    parser.add_argument("--quick", action="store_true", help="8 steps, 4 channels, first layer only")
     parser.add_argument("--no-lucent", action="store_true")
     parser.add_argument("--olah", action="store_true", help="also the all-units Olah check")
     parser.add_argument("--threads", type=int, help="torch threads (1 is steadier on a busy box)")
@@ -220,13 +220,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        args.steps, args.channels, args.layers, args.repeat = 8, 4, ["layer2"], 1
+        args.steps, args.channels, args.repeat = 8, 4, 1
+        args.layers = args.layers[:1]
     warnings.filterwarnings("ignore", category=FutureWarning)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"unitscope default precision: {prec.resolve(None)}")
     model = load_model("resnet18", weights=None)
-    lucent = None if args.no_lucent else import_lucent()
+    lucent = None if args.no_lucent or not args.layers else import_lucent()
     for layer in args.layers:
         bench_layer(model, lucent, layer, args)
     if args.olah:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .errors import BadInputError
 from .models.spec import Model
@@ -67,7 +68,35 @@ def receptive_field(model: Model, layer: str, size: int | None = None) -> Recept
     return _CACHE[key]
 
 
-def _geometric_copy(module: nn.Module) -> nn.Module:
+class _SumConv(nn.Module):
+    """A conv reduced to its geometry: sum the channels, then one all-ones kernel, one channel.
+
+    Channel counts stop mattering, so fields of large inputs cost almost nothing to measure.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.kernel_size, self.stride = conv.kernel_size, conv.stride
+        self.padding, self.dilation = conv.padding, conv.dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = torch.ones(1, 1, *self.kernel_size, dtype=x.dtype, device=x.device)
+        return F.conv2d(x.sum(1, keepdim=True), kernel, None, self.stride, self.padding,
+                        self.dilation)
+
+
+class _SumLinear(nn.Module):
+    """A linear layer that accepts any width (after channel collapse): sums, then broadcasts."""
+
+    def __init__(self, linear: nn.Linear) -> None:
+        super().__init__()
+        self.out_features = linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(-1, keepdim=True).expand(*x.shape[:-1], self.out_features)
+
+
+def _geometric_copy(module: nn.Module, one_channel: bool = True) -> nn.Module:
     """The model with every op that could cancel or block a gradient made geometric."""
     geo = copy.deepcopy(module).float().cpu().eval()
     for name, child in list(geo.named_modules()):
@@ -76,6 +105,10 @@ def _geometric_copy(module: nn.Module) -> nn.Module:
             replacement = _POOLS[type(child)](child)
         elif isinstance(child, _IDENTITY):
             replacement = nn.Identity()
+        elif one_channel and isinstance(child, nn.Conv2d) and isinstance(child.padding, tuple):
+            replacement = _SumConv(child)
+        elif one_channel and isinstance(child, nn.Linear):
+            replacement = _SumLinear(child)
         if replacement is not None and name:
             parent_name, _, attr = name.rpartition(".")
             parent = geo.get_submodule(parent_name) if parent_name else geo
@@ -89,15 +122,25 @@ def _geometric_copy(module: nn.Module) -> nn.Module:
     return geo
 
 
-def _support(geo: nn.Module, layer: str, size: int, y: int, x: int) -> tuple[int, int, int, int]:
-    image = torch.ones(1, 3, size, size, requires_grad=True)
+def _supports(
+    geo: nn.Module, layer: str, size: int, points: list[tuple[int, int]]
+) -> list[tuple[int, int, int, int]]:
+    """Nonzero input-gradient boxes (y0, x0, y1, x1) of several (y, x) positions, one backward."""
+    image = torch.ones(len(points), 3, size, size, requires_grad=True)
     with Probe(geo, [layer]) as probe:
         act = probe(image)[layer]
     if act.dim() != 4:
         raise BadInputError(f"layer '{layer}' has no spatial map, so it has no receptive field box")
-    act[0, :, y, x].sum().backward()
-    nz = image.grad[0].abs().sum(0).nonzero()
-    return int(nz[:, 0].min()), int(nz[:, 1].min()), int(nz[:, 0].max()) + 1, int(nz[:, 1].max()) + 1
+    seed = torch.zeros_like(act)
+    for i, (y, x) in enumerate(points):
+        seed[i, :, y, x] = 1.0
+    (grad,) = torch.autograd.grad(act, image, seed)
+    boxes = []
+    for i in range(len(points)):
+        nz = grad[i].abs().sum(0).nonzero()
+        boxes.append((int(nz[:, 0].min()), int(nz[:, 1].min()),
+                      int(nz[:, 0].max()) + 1, int(nz[:, 1].max()) + 1))
+    return boxes
 
 
 def _map_shape(geo: nn.Module, layer: str, size: int) -> tuple[int, ...]:
@@ -109,8 +152,17 @@ def _map_shape(geo: nn.Module, layer: str, size: int) -> tuple[int, ...]:
 
 
 def _measure(module: nn.Module, layer: str, size: int) -> ReceptiveField:
+    """Fields of a geometric copy; channel-collapsed when the graph allows (much faster)."""
+    try:
+        return _measure_with(_geometric_copy(module, one_channel=True), layer, size)
+    except BadInputError:
+        raise
+    except Exception:  # noqa: BLE001 - channel-specific ops (concat, SE): measure at full width
+        return _measure_with(_geometric_copy(module, one_channel=False), layer, size)
+
+
+def _measure_with(geo: nn.Module, layer: str, size: int) -> ReceptiveField:
     """Boxes of two neighbouring positions give size and stride; inputs grow until unclipped."""
-    geo = _geometric_copy(module)
     height, width = _map_shape(geo, layer, size)[2:]
     for scale in (1, 2, 4, 8):
         big = size * scale
@@ -118,8 +170,7 @@ def _measure(module: nn.Module, layer: str, size: int) -> ReceptiveField:
         cy, cx = bh // 2, bw // 2
         if cy < 1 or cx < 1:
             continue
-        a = _support(geo, layer, big, cy, cx)
-        b = _support(geo, layer, big, cy - 1, cx - 1)
+        a, b = _supports(geo, layer, big, [(cy, cx), (cy - 1, cx - 1)])
         if min(a[0], a[1], b[0], b[1]) > 0 and max(a[2], a[3], b[2], b[3]) < big:
             stride = (a[0] - b[0], a[1] - b[1])
             offset = (a[0] - cy * stride[0], a[1] - cx * stride[1])

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from .faithfulness import coverage
 from .score import contribution_scores, positive_total, split_children, unit_value
 
 
@@ -104,7 +105,7 @@ class TreeBuilder:
         positive = positive[: self.max_nodes - len(self.nodes)]
         node.expanded, node.inhibitory, node.positive_total = True, negative, total
         node.child_layer = child_layer
-        node.coverage = sum(s for _, s in positive) / total if total > 0 else None
+        node.coverage = coverage([s for _, s in positive], total)
         self.stats.expansions += 1
         children = []
         for channel, score in positive:
