@@ -99,16 +99,16 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 def train_toy(
     out: str | Path,
-    images: int = 40000,
-    epochs: int = 8,
+    images: int = 20000,
+    epochs: int = 6,
     batch_size: int = 128,
-    lr: float = 2e-3,
+    lr: float = 3e-3,
     seed: int = 0,
     workers: int = 2,
     val_images: int = 1000,
     progress: bool = True,
     log: Callable[[str], None] = print,
-    threads: int | None = None,
+    threads: int | None = 1,
     snapshots: bool = False,
 ) -> dict[str, Any]:
     """Train ToyNet from scratch and write {'state_dict', 'class_names', 'meta'} to `out`.
