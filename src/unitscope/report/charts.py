@@ -48,12 +48,12 @@ def line_chart(lines: dict[str, list[tuple[float, float]]], xlabel: str, ylabel:
         dots = [(sx(x), sy(y), f"{x:g}: {y:g}") for x, y in sorted(line)]
         series.append(Series(name, " ".join(f"{a},{b}" for a, b, _ in dots), dots))
     xticks = [(sx(v), f"{v:g}") for v in sorted({p[0] for p in points})]
-    yticks = [(sy(top * f), f"{top * f:.0f}") for f in (0.0, 0.5, 1.0)]
+    yticks = [(sy(top * f), f"{top * f:.3g}") for f in (0.0, 0.5, 1.0)]
     return LineChart(WIDTH, HEIGHT, series, xticks, yticks, xlabel, ylabel)
 
 
 def bar_widths(counts: dict[str, int]) -> list[tuple[str, int, float]]:
-    """(name, count, percent of the largest) sorted by count then name, for CSS bars."""
+    """(name, count, percent of the largest) for the non-zero counts, largest first, for CSS bars."""
     top = max(list(counts.values()) + [1])
-    rows = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    rows = sorted(((k, v) for k, v in counts.items() if v > 0), key=lambda kv: (-kv[1], kv[0]))
     return [(name, count, round(100.0 * count / top, 1)) for name, count in rows]
