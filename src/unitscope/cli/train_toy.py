@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import BadInputError
 
 VERB = "train-toy"
-HELP = "train the built-in toy CNN on the concept world (reproducible, CPU, ~15 min)"
+HELP = "train the built-in toy CNN on the concept world (reproducible, CPU, ~15-30 min)"
 ORDER = 85
 
 
@@ -20,8 +20,8 @@ def _default_out() -> Path:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="weights file (default: the packaged toy.pt)")
-    parser.add_argument("--images", type=int, default=20000, help="training images (default 20000)")
-    parser.add_argument("--epochs", type=int, default=6, help="passes over them (default 6)")
+    parser.add_argument("--images", type=int, default=30000, help="training images (default 30000)")
+    parser.add_argument("--epochs", type=int, default=8, help="passes over them (default 8)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate")
     parser.add_argument("--seed", type=int, default=0, help="initialisation and shuffling seed")

@@ -99,8 +99,8 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 def train_toy(
     out: str | Path,
-    images: int = 20000,
-    epochs: int = 6,
+    images: int = 30000,
+    epochs: int = 8,
     batch_size: int = 128,
     lr: float = 3e-3,
     seed: int = 0,
