@@ -14,7 +14,7 @@ def test_layers_lists_shapes(capsys):
     assert code == 0
     assert "conv5" in out and "fc8" in out
     line = next(row for row in out.splitlines() if row.startswith("conv1 "))
-    assert "64x64" in line
+    assert "48x32x32" in line
 
 
 def test_layers_marks_shared_modules(capsys):

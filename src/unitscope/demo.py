@@ -44,10 +44,10 @@ class Plan:
 
 # The graph costs one segment backward per parent unit per image batch (compose/graph.py), and
 # visualization one forward+backward per image per step: those two set the demo's length.
-FULL = Plan(images=2000, example_units=["conv5", "fc8"], k=6, dissect_layers=CONV,
-            rotation=[0.33, 0.67, 1.0], visual_units=["conv5", "fc8"], steps=48,
-            variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=3, tree_nodes=20,
-            graph_images=32, graph_layers=None)
+FULL = Plan(images=2000, example_units=[*CONV, "fc8"], k=6, dissect_layers=CONV,
+            rotation=[0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=128,
+            variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=5, tree_nodes=100,
+            graph_images=64, graph_layers=None)
 QUICK = Plan(images=150, example_units=["conv5:0-7", "fc8:0-3"], k=3, dissect_layers=["conv5"],
              rotation=[1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
              variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=8,
