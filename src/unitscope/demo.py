@@ -45,7 +45,7 @@ class Plan:
 # The graph costs one segment backward per parent unit per image batch (compose/graph.py), and
 # visualization one forward+backward per image per step: those two set the demo's length.
 FULL = Plan(images=2000, example_units=[*CONV, "fc8"], k=6, dissect_layers=CONV,
-            rotation=[0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=128,
+            rotation=[0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=256,
             variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=5, tree_nodes=100,
             graph_images=64, graph_layers=None)
 QUICK = Plan(images=150, example_units=["conv5:0-7", "fc8:0-3"], k=3, dissect_layers=["conv5"],
