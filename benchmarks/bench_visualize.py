@@ -30,7 +30,9 @@ from pathlib import Path
 
 import torch
 
-from unitscope import precision as prec
+sys.path.insert(0, str(Path(__file__).parent))
+from _timing import best_of  # noqa: E402
+from unitscope import precision as prec  # noqa: E402
 from unitscope.models import load_model
 from unitscope.optvis import channel, render
 from unitscope.probe import Probe
@@ -74,16 +76,6 @@ def _stub_ipython() -> None:
         sys.modules.setdefault("IPython.display", ipython.display)
 
 
-def best_of(fn, repeat: int) -> float:
-    """Shortest wall time of `repeat` calls."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def lucent_one_by_one(lucent, module, layer, channels, steps, size):
     objectives, param, lrender = lucent
     for c in channels:
@@ -116,7 +108,7 @@ def bare_step_time(model, layer, batch, side, precision, steps, repeat) -> float
                         act = probe(x)[layer]
                     act[:, 0].float().mean().backward()
             run()
-            return best_of(run, repeat) / steps
+            return best_of(run, repeat, warmup=0) / steps
     finally:
         module.to(memory_format=torch.contiguous_format)
         for p, flag in flags:
@@ -152,10 +144,10 @@ def bench_layer(model, lucent, layer, args) -> None:
         module = model.module
         rows["Lucent, one unit per call"] = best_of(
             lambda: lucent_one_by_one(lucent, module, layer, channels, args.steps, args.size),
-            args.repeat)
+            args.repeat, warmup=0)
         rows["Lucent, batched"] = best_of(
             lambda: lucent_batched(lucent, module, layer, channels, args.steps, args.size),
-            args.repeat)
+            args.repeat, warmup=0)
     print(f"\n== resnet18 {layer}: {n} channels, {args.steps} steps, {args.size}px, "
           f"standard transforms, best of {args.repeat}")
     for name, seconds in rows.items():
