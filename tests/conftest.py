@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from unitscope.run import RunDir, write_json_atomic
@@ -221,3 +222,12 @@ def demo_run(tmp_path_factory):
     lines: list[str] = []
     result = run_demo(tmp_path_factory.mktemp("demo") / "run", quick=True, progress=False, log=lines.append)
     return result, lines
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors run faster single-threaded, and the CI machine is shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

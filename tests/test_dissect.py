@@ -45,13 +45,7 @@ class MemoryBroden:
         return self.items[i]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small tensors run faster single-threaded, and the CI machine is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---- a random Broden-format fixture and a plain reference -----------------------------------------

@@ -15,13 +15,7 @@ from unitscope.examples import run_examples
 from unitscope.models import InputSpec, load_model
 from unitscope.receptive_field import receptive_field
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class RedNet(nn.Module):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 from ..models import Model, load_model
 
@@ -27,3 +28,11 @@ def model_from_args(args: argparse.Namespace) -> Model:
     """Load the model named by the shared arguments."""
     weights = None if str(args.weights).lower() == "none" else args.weights
     return load_model(args.model, weights=weights, arch=args.arch, device=args.device)
+
+
+def run_dir(args: argparse.Namespace, model: Model) -> str:
+    """`--out`, or `runs/<model name>` with the name made safe as a folder name."""
+    if args.out:
+        return args.out
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.name).strip("._") or "model"
+    return f"runs/{name}"

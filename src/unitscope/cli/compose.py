@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from ..attribution import RULES
 from ..compose import compose_tree
-from ._common import add_model_arguments, model_from_args
+from ._common import add_model_arguments, model_from_args, run_dir
 
 VERB = "compose"
 HELP = "tree of the lower units that built one unit's response on an image"
@@ -34,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     layers = args.layers.split(",") if args.layers else None
-    out = args.out or f"runs/{re.sub(r'[^A-Za-z0-9_.-]+', '_', model.name)}"
+    out = run_dir(args, model)
     data = compose_tree(model, args.image, out, root=args.root, layers=layers, k=args.k,
                         max_nodes=args.max_nodes, rule=args.rule, name=args.name,
                         progress=not args.quiet, sanity=not args.no_sanity)

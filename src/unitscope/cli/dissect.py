@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import BadInputError
-from ._common import add_model_arguments, model_from_args
+from ._common import add_model_arguments, model_from_args, run_dir
 
 VERB = "dissect"
 HELP = "label units with concepts by IoU against a Broden-format dataset (Network Dissection)"
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     layers = [name for text in args.layers for name in text.split(",") if name]
     alphas = _alphas(args.rotation) if args.rotation else None
     model = model_from_args(args)
-    out = args.out or f"runs/{model.name}"
+    out = run_dir(args, model)
     result = run_dissect(
         model, args.broden, layers, out, quantile=args.quantile, iou_threshold=args.iou_threshold,
         rotation=alphas, negative=args.negative, baseline=args.baseline, batch_size=args.batch_size,

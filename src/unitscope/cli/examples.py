@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import add_model_arguments, model_from_args
+from ._common import add_model_arguments, model_from_args, run_dir
 
 VERB = "examples"
 HELP = "the dataset images and patches that excite each unit most and least"
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..examples import run_examples
 
     model = model_from_args(args)
-    out = args.out or f"runs/{model.name}"
+    out = run_dir(args, model)
     result = run_examples(model, args.data, args.units, out, k=args.k, batch_size=args.batch_size,
                           progress=not args.quiet, precision=args.precision, workers=args.workers)
     print(f"examples: {len(result['units'])} units in {out}/examples/examples.json")

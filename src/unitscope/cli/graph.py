@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from ..compose.graph import dataset_graph
 from ..errors import BadInputError
-from ._common import add_model_arguments, model_from_args
+from ._common import add_model_arguments, model_from_args, run_dir
 
 VERB = "graph"
 HELP = "dataset-wide composition graph: each unit's strongest children and parents"
@@ -33,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             raise BadInputError(f"{flag} must be at least 1, got {value}")
     model = model_from_args(args)
     layers = args.layers.split(",") if args.layers else None
-    out = args.out or f"runs/{re.sub(r'[^A-Za-z0-9_.-]+', '_', model.name)}"
+    out = run_dir(args, model)
     data = dataset_graph(model, args.data, layers, out, images=args.images, top=args.top,
                          progress=not args.quiet, batch=args.batch, precision=args.precision)
     print(f"graph: {len(data['edges'])} units over {data['images']} images in {out}/graph/graph.json")

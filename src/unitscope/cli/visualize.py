@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 from ..errors import BadInputError
 from ..optvis import visualize_units
-from ._common import add_model_arguments, model_from_args
+from ._common import add_model_arguments, model_from_args, run_dir
 
 VERB = "visualize"
 HELP = "render the image each unit wants most (and least) by optimization"
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(f"--size must be a positive number of pixels, got {args.size}")
     model = model_from_args(args)
     variants = args.variants or (4 if args.diversity else 1)
-    out = args.out or f"runs/{_safe(model.name)}"
+    out = run_dir(args, model)
     data = visualize_units(
         model, args.units, out, steps=args.steps, size=args.size, batch=args.batch,
         seed=args.seed, negative=args.negative, diversity=args.diversity, n_variants=variants,
@@ -55,8 +54,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"visualize: {len(data['units'])} images in {out}/visualize "
           f"(sheets: {', '.join(data['sheets'])})")
     return 0
-
-
-def _safe(name: str) -> str:
-    """A model name usable as a folder name."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "model"
