@@ -105,7 +105,8 @@ def tiny_model():
 
 
 def reference_iou(model, dataset: MemoryBroden, layer: str, quantile: float, negative: bool = False):
-    """Store every activation, np.quantile per unit, explicit loops over images x units x labels."""
+    """Store every activation, np.quantile per unit, explicit loops over images x units x labels;
+    masks from a dense float64 bilinear upsample."""
     from unitscope.probe import record
 
     acts = []
@@ -131,8 +132,8 @@ def reference_iou(model, dataset: MemoryBroden, layer: str, quantile: float, neg
         for c in labels:
             label_area[c] += int(pixel_masks[c].sum())
         for u in range(n_units):
-            up = F.interpolate(acts[i, u][None, None], size=(sh, sw), mode="bilinear",
-                               align_corners=False)[0, 0].double().numpy()
+            up = F.interpolate(acts[i, u][None, None].double(), size=(sh, sw), mode="bilinear",
+                               align_corners=False)[0, 0].numpy()
             mask = up < thresholds[u] if negative else up > thresholds[u]
             for c in labels:
                 inter[(c, u)] += int((mask & pixel_masks[c]).sum())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from unitscope.dissect.rotation import fractional_power, random_orthogonal, rotate, rotation
-from unitscope.dissect.tally import binarize, float32_limit
+from unitscope.dissect.tally import active_pixels, float32_limit, upsample_masks
 from unitscope.dissect.thresholds import ExactWindow, numpy_quantile
 
 
@@ -46,16 +47,31 @@ def test_float32_limits_compare_exactly_like_float64():
         assert torch.equal(ours, exact)
 
 
-def test_binarize_skips_only_maps_that_cannot_cross_the_threshold():
+def test_sparse_upsample_equals_a_dense_float64_upsample():
+    """Only hot cells are expanded, yet the masks equal thresholding F.interpolate in float64."""
+    g = torch.Generator().manual_seed(2)
+    for (h, w), size in [((7, 7), (56, 56)), ((13, 17), (113, 100)), ((5, 9), (37, 61)), ((4, 4), (4, 4))]:
+        acts = torch.randn(3, 6, h, w, generator=g)
+        acts[:, 1] = torch.relu(acts[:, 1])  # mostly zero: a positive threshold of 0 is never crossed
+        acts[0, 2] = 0.0
+        dense = F.interpolate(acts.double(), size=size, mode="bilinear", align_corners=False)
+        for negative in (False, True):
+            t = torch.quantile(acts.transpose(0, 1).flatten(1).double(), 0.1 if negative else 0.9, dim=1)
+            want = dense < t.view(1, -1, 1, 1) if negative else dense > t.view(1, -1, 1, 1)
+            assert torch.equal(upsample_masks(acts, t, size, negative), want)
+            assert 0 < int(want.sum()) < want.numel()
+
+
+def test_only_cells_that_can_cross_the_threshold_are_expanded():
     acts = torch.zeros(2, 2, 3, 3)
     acts[0, 0, 1, 1] = 5.0
     acts[1, 1] = 1.0
-    chunks = list(binarize(acts, torch.tensor([1.0, 0.5], dtype=torch.float64), (6, 6)))
-    masks, images, units = (torch.cat(c) for c in zip(*chunks, strict=True))
-    pairs = set(zip(images.tolist(), units.tolist(), strict=True))
+    pixels = [torch.cat(c) for c in zip(*active_pixels(acts, torch.tensor([1.0, 0.5], dtype=torch.float64),
+                                                       (6, 6)), strict=True)]
+    pairs = set(zip(pixels[0].tolist(), pixels[1].tolist(), strict=True))
     assert pairs == {(0, 0), (1, 1)}
-    full = dict(zip(zip(images.tolist(), units.tolist(), strict=True), masks, strict=True))
-    assert bool(full[(1, 1)].all()) and 0 < int(full[(0, 0)].sum()) < 36
+    on_11 = (pixels[0] == 1) & (pixels[1] == 1)
+    assert int(on_11.sum()) == 36 and 0 < int((~on_11).sum()) < 36
 
 
 def test_exact_window_matches_numpy_with_ties():

@@ -71,6 +71,12 @@ class LabelBatch:
         present = (presence.float() @ onehot) > 0
         return cls(planes, wmat, present)
 
+    def pixels_last(self) -> torch.Tensor:
+        """(B * sh * sw, P): the labels of each pixel in one row, for gathering active pixels."""
+        if getattr(self, "_pixels_last", None) is None:
+            self._pixels_last = self.planes.permute(0, 2, 3, 1).reshape(-1, self.planes.shape[1])
+        return self._pixels_last
+
     def label_pixels(self) -> torch.Tensor:
         """(C,) pixels covered by each label in this batch (whole labels cover every pixel)."""
         num_labels = self.whole.shape[1]
@@ -143,27 +149,25 @@ class IoUTally:
         self.images += int(labels.planes.shape[0])
 
     def add_masks(self, masks, pair_image, pair_unit, labels: LabelBatch) -> None:
-        """Add some (image, unit) masks of a batch; call `add_labels` once for the batch too."""
+        """Add dense masks (n, sh, sw) of some (image, unit) pairs; call `add_labels` once too."""
+        ys, xs, pair = torch.nonzero(masks.permute(1, 2, 0), as_tuple=True)
+        self.add_pixels(pair_image[pair], pair_unit[pair], ys, xs, labels)
+
+    def add_pixels(self, image, unit, ys, xs, labels: LabelBatch) -> None:
+        """Add active pixels given as flat (image, unit, y, x) tensors, each pixel at most once;
+        intersections for all (unit, concept) pairs come from one bincount."""
         batch = labels.planes.shape[0]
-        area = torch.count_nonzero(masks, dim=(1, 2)).double()
-        per_image = torch.zeros(batch, self.units, dtype=torch.float64)
-        per_image.index_put_((pair_image, pair_unit), area, accumulate=True)
+        per_image = torch.bincount(image * self.units + unit, minlength=batch * self.units)
+        per_image = per_image.view(batch, self.units).double()
         self.unit_area += per_image.sum(0)
         self.category_area += labels.present.double().t() @ per_image
         self.intersection += labels.whole.double().t() @ per_image
-        self.intersection.view(-1).add_(self._pixel_hits(masks, pair_image, pair_unit, labels))
-
-    def _pixel_hits(self, masks, pair_image, pair_unit, labels: LabelBatch) -> torch.Tensor:
-        """(C * units,) counts of active pixels carrying each label, via one bincount."""
-        size = self.intersection.numel()
-        if masks.numel() == 0:
-            return torch.zeros(size, dtype=torch.float64)
-        # Hits are counted, so their order is free: walk channels-last masks in memory order.
-        ys, xs, pair = torch.nonzero(masks.permute(1, 2, 0), as_tuple=True)
-        found = labels.planes[pair_image[pair], :, ys, xs]  # (m, P)
-        index = found * self.units + pair_unit[pair].unsqueeze(1)
-        index = index[found > 0]
-        return torch.bincount(index, minlength=size).double()
+        if image.numel() == 0:
+            return
+        sh, sw = labels.size
+        found = labels.pixels_last().index_select(0, (image * sh + ys) * sw + xs)  # (m, P)
+        index = (found * self.units + unit.unsqueeze(1))[found > 0]
+        self.intersection.view(-1).add_(torch.bincount(index, minlength=self.intersection.numel()).double())
 
     def iou(self) -> torch.Tensor:
         """(C, units) IoU; 0 where the union is empty or the label has no category."""
