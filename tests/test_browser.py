@@ -39,7 +39,10 @@ def page(browser):
            if m.type == "error" else None)
     tab.on("pageerror", lambda e: tab.problems.append(f"page error: {e}"))
     tab.on("dialog", lambda d: (tab.problems.append(f"dialog: {d.message}"), d.dismiss()))
-    tab.on("requestfailed", lambda r: tab.problems.append(f"request failed: {r.url}"))
+    # A click that navigates away aborts the old page's pending image loads (net::ERR_ABORTED):
+    # not a fault of the site; a missing file still shows up as an HTTP 404 below.
+    tab.on("requestfailed", lambda r: tab.problems.append(f"request failed: {r.url} ({r.failure})")
+           if "ERR_ABORTED" not in (r.failure or "") else None)
     tab.on("response", lambda r: tab.problems.append(f"HTTP {r.status}: {r.url} from {tab.url}")
            if r.status >= 400 else None)
     yield tab
