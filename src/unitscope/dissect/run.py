@@ -3,7 +3,8 @@
 Pass 1 forwards each batch once, feeds the quantile sketches and top-image accumulators, and
 writes the layer activations (in the dtype they were computed in, so nothing is lost) plus the
 batch's compact labels to a per-batch cache file on disk. Pass 2 reads the cache back, not the
-model: upsample, binarize at the final thresholds, tally. RSS is bounded by one batch; disk holds
+model: the pixels whose float64 bilinear upsample crosses the final thresholds (only around hot
+source cells, see tally.py) are tallied. RSS is bounded by one batch; disk holds
 one layer-sized copy of the activations, deleted at the end.
 """
 
