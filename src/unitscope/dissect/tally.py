@@ -64,10 +64,10 @@ def active_pixels(
     image, unit, cy, cx = torch.nonzero(extreme < limit if negative else extreme > limit, as_tuple=True)
     step = max(1, CHUNK_PIXELS // (int(rows.count.max()) * int(cols.count.max())))
     for start in range(0, image.numel(), step):
-        i, u = image[start : start + step], unit[start : start + step]
+        cells = slice(start, start + step)
+        i, u = image[cells], unit[cells]
         first = (i * units + u) * (h * w)
-        value, ys, xs = _cell_blocks(acts.view(-1), first, w, cy[start : start + step],
-                                            cx[start : start + step], rows, cols)
+        value, ys, xs = _cell_blocks(acts.view(-1), first, w, cy[cells], cx[cells], rows, cols)
         limit64 = thresholds[u].view(-1, 1, 1)
         k, r, c = torch.nonzero(value < limit64 if negative else value > limit64, as_tuple=True)
         yield i[k], u[k], ys[k, 0] + r, xs[k, 0] + c
@@ -90,6 +90,7 @@ def _cell_blocks(flat: torch.Tensor, first: torch.Tensor, w: int, cy: torch.Tens
 
 
 def _padded(weights: torch.Tensor, index: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Weights at index, NaN where the index is padding, so padded pixels never count."""
     return weights[index].masked_fill(~valid, float("nan"))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -71,11 +72,10 @@ class LabelBatch:
         present = (presence.float() @ onehot) > 0
         return cls(planes, wmat, present)
 
+    @cached_property
     def pixels_last(self) -> torch.Tensor:
         """(B * sh * sw, P): the labels of each pixel in one row, for gathering active pixels."""
-        if getattr(self, "_pixels_last", None) is None:
-            self._pixels_last = self.planes.permute(0, 2, 3, 1).reshape(-1, self.planes.shape[1])
-        return self._pixels_last
+        return self.planes.permute(0, 2, 3, 1).reshape(-1, self.planes.shape[1])
 
     def label_pixels(self) -> torch.Tensor:
         """(C,) pixels covered by each label in this batch (whole labels cover every pixel)."""
@@ -165,7 +165,7 @@ class IoUTally:
         if image.numel() == 0:
             return
         sh, sw = labels.size
-        found = labels.pixels_last().index_select(0, (image * sh + ys) * sw + xs)  # (m, P)
+        found = labels.pixels_last.index_select(0, (image * sh + ys) * sw + xs)  # (m, P)
         index = (found * self.units + unit.unsqueeze(1))[found > 0]
         self.intersection.view(-1).add_(torch.bincount(index, minlength=self.intersection.numel()).double())
 
