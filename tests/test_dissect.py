@@ -334,17 +334,3 @@ def test_baseline_and_rotation_sections(tmp_path):
     assert [e["alpha"] for e in result["rotation"]] == [0.0, 0.5, 1.0]
     assert (tmp_path / "dissect" / "baseline_random" / "conv2" / "tally.csv").is_file()
     assert (tmp_path / "dissect" / "rotation.png").is_file()
-
-
-def test_units_whose_sketch_floor_rose_too_high_get_exact_thresholds(tmp_path, monkeypatch):
-    """Force the sketch to drop everything under the running maximum: every threshold is then
-    unknown to it, and must come out exact (np.quantile) from the scan of the cache."""
-    from unitscope.dissect import run as dissect_run
-
-    monkeypatch.setattr(dissect_run, "FLOOR_FACTOR", 0)
-    model, data = tiny_model(), random_broden()
-    result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, precision="fp32",
-                         batch_size=4, progress=False, dataset=data)
-    _, thresholds = reference_iou(model, data, "conv2", 0.05)
-    units = result["layers"]["conv2"]["units"]
-    assert np.array_equal(np.array([units[f"conv2:{u}"]["threshold"] for u in range(4)]), thresholds)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -178,26 +176,3 @@ def test_label_batch_image_with_only_whole_labels_keeps_the_size():
     assert batch.size == (4, 4)
     assert batch.label_pixels().tolist() == [0.0, 16.0, 16.0]
     assert batch.present.tolist() == [[True, False], [False, True]]
-
-
-def test_floored_sketch_keeps_top_quantiles_and_flags_what_it_dropped():
-    """Values under a floor are only counted: the top quantile is as good as without one, and a
-    floor that rose above the answer gives NaN (dissect then redoes that unit exactly)."""
-    g = torch.Generator().manual_seed(4)
-    data = torch.randn(40_000, 3, generator=g)
-    plain, floored = QuantileSketch(3, seed=1), QuantileSketch(3, seed=1)
-    for chunk in data.split(2000):
-        plain.update(chunk)
-        floor = floored.floor(0.96) if floored.count else None
-        floored.update(chunk, floor)
-    assert floored.below > 30_000 * 3 // 3  # most values were only counted
-    exact = np.quantile(data.double().numpy(), 0.995, axis=0)
-    for sketch in (plain, floored):
-        got = sketch.quantile(0.995).numpy()
-        ranks = (data.double().numpy() <= got).mean(0)
-        assert np.all(np.abs(ranks - 0.995) < 0.001), (ranks, got, exact)
-    assert torch.isnan(floored.quantile(0.5)).all()  # the median was dropped
-    high = QuantileSketch(1)
-    high.update(torch.arange(100.0).view(-1, 1), floor=torch.tensor([90.0]))
-    assert high.below == 91 and math.isnan(float(high.quantile(0.8)))
-    assert float(high.quantile(0.995)) == np.quantile(np.arange(100.0), 0.995)

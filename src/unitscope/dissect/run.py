@@ -35,7 +35,6 @@ from .tally import tally_batch
 from .thresholds import fallback_window, sketch_threshold, window_for
 
 MAIN, BASELINE = "model", "baseline_random"
-FLOOR_FACTOR = 8  # the sketch keeps values above the running 1 - 8q quantile
 
 
 @dataclass
@@ -256,23 +255,12 @@ class _Job:
             "whole": labels.whole, "present": labels.present, "acts": acts})
         for stream in self.streams:
             values = stream.values(acts[f"{stream.variant}/{stream.layer}"])
-            sketch = self.sketches[stream.key]
-            floor = self._floor(sketch)
-            sketch.update(values.permute(0, 2, 3, 1).reshape(-1, stream.units), floor)
+            self.sketches[stream.key].update(values.permute(0, 2, 3, 1).reshape(-1, stream.units))
             if stream.key in self.top:
                 best, where = spatial_extreme(values)
                 self.top[stream.key].update(best, batch.indices, where, values)
         if (batch.number + 1) % self.every == 0:
             self._checkpoint1(batch.number + 1, done=False)
-
-    def _floor(self, sketch: QuantileSketch) -> torch.Tensor | None:
-        """A level well under the final top-quantile threshold (the running 1 - 8q quantile, a
-        function of the sketch's state, so a resumed run drops the same values), below which the
-        sketch only counts values. Unused for --negative, which needs the bottom quantile too;
-        `thresholds` redoes exactly, from the cache, any unit whose floor rose above its threshold."""
-        if len(self.signs) > 1 or sketch.count == 0:
-            return None
-        return sketch.floor(max(0.0, 1.0 - FLOOR_FACTOR * self.quantile))
 
     def _checkpoint1(self, batches: int, done: bool) -> None:
         self.work.save("pass1.pt", {
@@ -297,8 +285,6 @@ class _Job:
                  for s in self.streams for neg in self.signs}
         if exact:
             found = self._exact(found)
-        else:
-            found = self._fill_unknown(found)
         self.work.save("thresholds.pt", found)
         self.state["thresholds"] = True
         self.work.commit(self.state)
@@ -318,18 +304,6 @@ class _Job:
                 value = torch.where(ok, value, again)
             exact[(key, neg)] = value
         return exact
-
-    def _fill_unknown(self, found: dict) -> dict:
-        """Exact thresholds, from a scan of the cache, for units the floored sketch cannot answer."""
-        failed = {key: torch.isnan(t) for key, t in found.items() if bool(torch.isnan(t).any())}
-        if not failed:
-            return found
-        windows = {key: fallback_window(mask) for key, mask in failed.items()}
-        self._scan_windows(windows, "dissect: exact quantiles (floor too high)")
-        for (key, neg), window in windows.items():
-            value, _ = window.solve(self._levels(neg))
-            found[(key, neg)] = torch.where(failed[(key, neg)], value, found[(key, neg)])
-        return found
 
     def _scan_windows(self, windows: dict, desc: str) -> None:
         by_key = {s.key: s for s in self.streams}

@@ -30,18 +30,10 @@ class QuantileSketch:
         self.levels: list[torch.Tensor] = []
         self.min = torch.full((self.units,), math.inf, dtype=torch.float64)
         self.max = torch.full((self.units,), -math.inf, dtype=torch.float64)
-        self.below = 0  # values dropped under a floor: counted, not kept
-        self.dropped_max = torch.full((self.units,), -math.inf, dtype=torch.float64)
         self._gen = torch.Generator().manual_seed(self.seed)
 
-    def update(self, values: torch.Tensor, floor: torch.Tensor | None = None) -> None:
-        """Add observations: a (n, units) tensor, one row per position.
-
-        With a per-unit `floor`, only the largest values of the batch (as many as the unit with
-        the most values above its floor has) are kept; the rest are counted. Quantiles above
-        every dropped value stay as accurate as without a floor (more: fewer items compete), and
-        `quantile` returns NaN for a unit whose answer would fall among dropped values.
-        """
+    def update(self, values: torch.Tensor) -> None:
+        """Add observations: a (n, units) tensor, one row per position."""
         if values.dim() != 2 or values.shape[1] != self.units:
             raise ValueError(f"expected (n, {self.units}) values, got {tuple(values.shape)}")
         if values.shape[0] == 0:
@@ -50,29 +42,14 @@ class QuantileSketch:
         self.min = torch.minimum(self.min, rows.amin(1).double())
         self.max = torch.maximum(self.max, rows.amax(1).double())
         self.count += rows.shape[1]
-        if floor is not None:
-            rows = self._above_floor(rows, floor)
         self._push(0, rows)
         self._compress()
-
-    def _above_floor(self, rows: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
-        """The m largest values of every unit, m = most values above the floor in any unit."""
-        n = rows.shape[1]
-        keep = int((rows.double() > floor.double().view(-1, 1)).sum(1).max())
-        if keep >= n:
-            return rows
-        top = torch.topk(rows, keep + 1, dim=1, sorted=True).values
-        self.below += n - keep
-        self.dropped_max = torch.maximum(self.dropped_max, top[:, keep].double())
-        return top[:, :keep].contiguous()
 
     def merge(self, other: QuantileSketch) -> QuantileSketch:
         """Fold another sketch over the same units into this one (in place); returns self."""
         if other.units != self.units:
             raise ValueError(f"cannot merge sketches over {other.units} and {self.units} units")
         self.count += other.count
-        self.below += other.below
-        self.dropped_max = torch.maximum(self.dropped_max, other.dropped_max)
         self.min = torch.minimum(self.min, other.min)
         self.max = torch.maximum(self.max, other.max)
         for h, items in enumerate(other.levels):
@@ -130,14 +107,13 @@ class QuantileSketch:
         if q == 1.0:
             return self.max.clone()
         items, cum = self._sorted()
-        total = cum[:, -1:] + self.below
+        total = cum[:, -1:]
         h = q * (total - 1.0)
         low = torch.floor(h)
-        lo_val = self._at_rank(items, cum, low - self.below)
-        hi_val = self._at_rank(items, cum, torch.minimum(low + 1.0, total - 1.0) - self.below)
-        value = torch.clamp(lo_val + (h - low).squeeze(1) * (hi_val - lo_val), self.min, self.max)
-        known = (low.squeeze(1) >= self.below) & (lo_val >= self.dropped_max)
-        return torch.where(known, value, torch.full_like(value, math.nan))
+        lo_val = self._at_rank(items, cum, low)
+        hi_val = self._at_rank(items, cum, torch.minimum(low + 1.0, total - 1.0))
+        value = lo_val + (h - low).squeeze(1) * (hi_val - lo_val)
+        return torch.clamp(value, self.min, self.max)
 
     @staticmethod
     def _at_rank(items: torch.Tensor, cum: torch.Tensor, rank: torch.Tensor) -> torch.Tensor:
@@ -145,18 +121,12 @@ class QuantileSketch:
         pos = torch.searchsorted(cum, rank.contiguous(), right=True).clamp(max=items.shape[1] - 1)
         return torch.gather(items, 1, pos).squeeze(1)
 
-    def floor(self, q: float) -> torch.Tensor:
-        """A floor for `update`: the q-quantile, or where that lies among dropped values (it
-        hovers at the last floor's level), the highest value dropped so far."""
-        level = self.quantile(q)
-        return torch.where(torch.isnan(level), self.dropped_max, level)
-
     def rank(self, values: torch.Tensor) -> torch.Tensor:
         """Estimated number of observations <= values[u] for each unit (float64)."""
         items, cum = self._sorted()
         pos = torch.searchsorted(items, values.double().view(-1, 1).contiguous(), right=True)
         padded = torch.cat([torch.zeros(self.units, 1, dtype=torch.float64), cum], dim=1)
-        return torch.gather(padded, 1, pos).squeeze(1) + self.below
+        return torch.gather(padded, 1, pos).squeeze(1)
 
     def state_dict(self) -> dict:
         """Everything needed to continue the stream bit-for-bit (RNG state included)."""
@@ -168,8 +138,6 @@ class QuantileSketch:
             "levels": [lvl.clone() for lvl in self.levels],
             "min": self.min.clone(),
             "max": self.max.clone(),
-            "below": self.below,
-            "dropped_max": self.dropped_max.clone(),
             "rng": self._gen.get_state(),
         }
 
@@ -181,9 +149,6 @@ class QuantileSketch:
         self.levels = [lvl.clone() for lvl in state["levels"]]
         self.min = state["min"].clone()
         self.max = state["max"].clone()
-        self.below = int(state.get("below", 0))
-        self.dropped_max = state.get("dropped_max", torch.full((self.units,), -math.inf,
-                                                               dtype=torch.float64)).clone()
         self._gen = torch.Generator()
         self._gen.set_state(state["rng"])
 
