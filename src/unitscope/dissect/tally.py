@@ -77,7 +77,8 @@ def _cell_blocks(flat: torch.Tensor, first: torch.Tensor, w: int, cy: torch.Tens
                  rows: _Axis, cols: _Axis):
     """Float64 values (K, R, C) of the output blocks whose top-left source cell is (cy, cx) in the
     maps starting at flat[first] (NaN, which compares false, at padding), and the blocks' output
-    rows (K, R) and columns (K, C). Same formula and order of operations as PyTorch's kernel."""
+    rows (K, R) and columns (K, C). PyTorch's bilinear formula; it agrees with F.interpolate in
+    float64 to ~1e-15 (measured), not bit for bit, which flips a pixel only at an exact tie."""
     ys, valid_y = _block_index(cy, rows)
     xs, valid_x = _block_index(cx, cols)
     top, bottom = first + cy * w, first + rows.i1[ys[:, 0]] * w
