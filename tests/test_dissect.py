@@ -161,9 +161,9 @@ def _tally_iou(out, layer: str, negative: bool = False) -> dict[tuple[int, str],
             for r in rows for cat in CATEGORIES if f"{cat}-iou" in r}
 
 
-def test_exact_mode_matches_reference_to_1e6(tmp_path):
+def test_thresholds_are_exact_and_ious_match_reference_to_1e6(tmp_path):
     model, data = tiny_model(), random_broden()
-    result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, exact=True, negative=True,
+    result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, negative=True,
                          precision="fp32", batch_size=4, progress=False, dataset=data)
     for negative in (False, True):
         ref, thresholds = reference_iou(model, data, "conv2", 0.05, negative)
@@ -184,15 +184,16 @@ def test_exact_mode_matches_reference_to_1e6(tmp_path):
     assert any(e["iou"] > 0 for e in result["layers"]["conv2"]["units"].values())
 
 
-def test_sketch_labels_agree_with_exact_reference(tmp_path):
+def test_uneven_batches_give_the_reference_thresholds_and_labels(tmp_path):
     model, data = tiny_model(), random_broden(n=24, seed=1)
     result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, precision="fp32",
                          batch_size=5, progress=False, dataset=data)
-    ref, _ = reference_iou(model, data, "conv2", 0.05)
+    ref, thresholds = reference_iou(model, data, "conv2", 0.05)
     for u in range(4):
         entry = result["layers"]["conv2"]["units"][f"conv2:{u}"]
+        assert entry["threshold"] == thresholds[u]
         assert entry["label"] == RANDOM_TABLE[int(np.argmax(ref[:, u]))][0]
-        assert abs(entry["iou"] - ref[:, u].max()) < 0.02
+        assert abs(entry["iou"] - ref[:, u].max()) < 1e-6
 
 
 # ---- planted detectors -------------------------------------------------------------------------
@@ -324,6 +325,22 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="different settings"):
         run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
                     dataset=data, quantile=0.01, resume=True)
+
+
+def test_nan_activations_are_a_clear_error_and_leave_nothing(tmp_path):
+    from unitscope.errors import BadInputError, DataError
+
+    data = random_broden(n=8)
+    data.items[5].image[0, 3, 3] = float("nan")
+    with pytest.raises(DataError, match="NaN activations on images 4-7"):
+        run_dissect(tiny_model(), "mem", ["conv2"], tmp_path, batch_size=4, checkpoint_every=1,
+                    progress=False, dataset=data)
+    broken = tiny_model()
+    with torch.no_grad():
+        broken.module.conv2.bias[1] = float("nan")
+    with pytest.raises(BadInputError, match="weights of TinyNet contain NaN"):
+        run_dissect(broken, "mem", ["conv2"], tmp_path / "other", progress=False, dataset=random_broden(n=8))
+    assert not (tmp_path / "other").exists()
 
 
 def test_baseline_and_rotation_sections(tmp_path):

@@ -1,4 +1,4 @@
-"""Pieces of dissection with closed-form answers: fractional rotations, float32 limits, quantiles."""
+"""Pieces of dissection with closed-form answers: fractional rotations, float32 limits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from unitscope.dissect.rotation import fractional_power, random_orthogonal, rotate, rotation
 from unitscope.dissect.tally import active_pixels, float32_limit, upsample_masks
-from unitscope.dissect.thresholds import ExactWindow, numpy_quantile
 
 
 def test_fractional_powers_of_a_rotation():
@@ -72,21 +71,6 @@ def test_only_cells_that_can_cross_the_threshold_are_expanded():
     assert pairs == {(0, 0), (1, 1)}
     on_11 = (pixels[0] == 1) & (pixels[1] == 1)
     assert int(on_11.sum()) == 36 and 0 < int((~on_11).sum()) < 36
-
-
-def test_exact_window_matches_numpy_with_ties():
-    g = torch.Generator().manual_seed(1)
-    values = torch.relu(torch.randn(3000, 3, generator=g)).round(decimals=2)
-    for q in (0.005, 0.5, 0.995):
-        window = ExactWindow(torch.quantile(values, max(q - 0.01, 0), dim=0).double(),
-                             torch.quantile(values, min(q + 0.01, 1), dim=0).double())
-        for chunk in values.split(700):
-            window.update(chunk)
-        got, ok = window.solve(q)
-        assert bool(ok.all())
-        assert np.array_equal(got.numpy(), np.quantile(values.double().numpy(), q, axis=0))
-    ordered = np.sort(values[:, 0].double().numpy())
-    assert numpy_quantile(lambda r: ordered[r], len(ordered), 0.3) == np.quantile(ordered, 0.3)
 
 
 def test_eig_fallback_agrees_with_real_schur():

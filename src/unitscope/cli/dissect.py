@@ -28,7 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rotation", help="alphas for the random-basis test, e.g. 0,0.2,0.4,0.6,0.8,1")
     parser.add_argument("--negative", action="store_true", help="dissect the bottom quantile too")
     parser.add_argument("--baseline", choices=["random"], help="also dissect the model with random weights")
-    parser.add_argument("--exact", action="store_true", help="exact quantiles (one more cache read)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--checkpoint-every", type=int, default=20, help="batches between checkpoints")
     parser.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoint")
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_dissect(
         model, args.broden, layers, out, quantile=args.quantile, iou_threshold=args.iou_threshold,
         rotation=alphas, negative=args.negative, baseline=args.baseline, batch_size=args.batch_size,
-        checkpoint_every=args.checkpoint_every, resume=args.resume, exact=args.exact,
+        checkpoint_every=args.checkpoint_every, resume=args.resume,
         progress=not args.quiet, top_k=args.top_k, seed=args.seed, precision=args.precision,
         workers=args.workers, size=args.size)
     for layer, entry in result["layers"].items():

@@ -248,11 +248,11 @@ class _Writer:
 
 
 def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tallies, thresholds, top,
-          quantile: float, iou_threshold: float, exact: bool) -> dict[str, Any]:
+          quantile: float, iou_threshold: float) -> dict[str, Any]:
     """Write every dissection artifact and register them; returns the dissect.json content."""
     writer = _Writer(run_dir, model, dataset, concepts, thresholds, top, iou_threshold)
     result: dict[str, Any] = {"dataset": str(broden), "quantile": quantile, "iou_threshold": iou_threshold,
-                              "exact_quantiles": bool(exact), "images": len(dataset),
+                              "exact_quantiles": True, "images": len(dataset),
                               "categories": list(concepts.categories), "layers": {}}
     rotated = len({s.alpha for s in streams}) > 1
     for stream in streams:

@@ -1,16 +1,18 @@
 """`run_dissect`: Network Dissection of some layers over a Broden-format dataset, one forward per image.
 
-Pass 1 forwards each batch once, feeds the quantile sketches and top-image accumulators, and
-writes the layer activations (in the dtype they were computed in, so nothing is lost) plus the
-batch's compact labels to a per-batch cache file on disk. Pass 2 reads the cache back, not the
-model: the pixels whose float64 bilinear upsample crosses the final thresholds (only around hot
-source cells, see tally.py) are tallied. RSS is bounded by one batch; disk holds
-one layer-sized copy of the activations, deleted at the end.
+Pass 1 forwards each batch once, counts the top byte of every activation per unit (for exact
+thresholds, stats/select.py), feeds the top-image accumulators, and writes the layer activations
+(in the dtype they were computed in, so nothing is lost) plus the batch's compact labels to a
+per-batch cache file on disk. Rescans of the cache, not of the model, finish the exact
+thresholds. Pass 2 reads the cache again: the pixels whose float64 bilinear upsample crosses the
+thresholds (only around hot source cells, see tally.py) are tallied. RSS is bounded by one batch;
+disk holds one layer-sized copy of the activations, deleted at the end.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,13 +28,13 @@ from ..models.spec import Model
 from ..run import RunDir
 from ..scan import Batch, progress_bar, scan
 from ..stats.iou import IoUTally, LabelBatch
-from ..stats.quantile import QuantileSketch
+from ..stats.select import RadixQuantiles
 from ..stats.topk import TopK, spatial_extreme
 from . import report
 from .checkpoint import WorkDir
 from .rotation import rotate, rotation
 from .tally import tally_batch
-from .thresholds import fallback_window, sketch_threshold, window_for
+from .thresholds import exact_thresholds
 
 MAIN, BASELINE = "model", "baseline_random"
 
@@ -51,9 +53,14 @@ class Stream:
     def key(self) -> str:
         return f"{self.variant}/{self.layer}/{self.alpha:g}"
 
+    def raw(self, acts: torch.Tensor) -> torch.Tensor:
+        """The (B, U, h, w) activations this stream dissects, in the dtype they were computed in
+        (bf16 under autocast), or float32 when rotated (alpha > 0)."""
+        return rotate(acts, self.matrix)
+
     def values(self, acts: torch.Tensor) -> torch.Tensor:
-        """The (B, U, h, w) float32 activations this stream dissects (rotated if alpha > 0)."""
-        return rotate(acts.float(), self.matrix)
+        """The same activations as float32 (exact: bf16 widens without rounding)."""
+        return self.raw(acts).float()
 
 
 @dataclass
@@ -122,6 +129,8 @@ def random_copy(model: Model, seed: int = 0) -> Model:
 
 def _fingerprint(model, dataset, broden, layers, settings) -> dict[str, Any]:
     checksum = sum(float(p.detach().contiguous().double().sum()) for p in model.module.parameters())
+    if not math.isfinite(checksum):
+        raise BadInputError(f"the weights of {model.name} contain NaN or inf values; load a sound checkpoint")
     return {"model": model.name, "weights": round(checksum, 6), "dataset": str(Path(broden).resolve()),
             "images": len(dataset), "layers": list(layers), **settings}
 
@@ -139,7 +148,6 @@ def run_dissect(
     batch_size: int = 32,
     checkpoint_every: int = 20,
     resume: bool = False,
-    exact: bool = False,
     progress: bool = True,
     top_k: int = 5,
     seed: int = 0,
@@ -173,11 +181,12 @@ def run_dissect(
         streams += [Stream(BASELINE, layer, 0.0, units[layer], None) for layer in layers]
     signs = [False, True] if negative else [False]
     settings = {"quantile": quantile, "rotation": alphas, "negative": negative, "baseline": baseline,
-                "batch_size": batch_size, "exact": exact, "seed": seed, "top_k": top_k,
+                "batch_size": batch_size, "seed": seed, "top_k": top_k,
                 "precision": prec.resolve(precision)}
+    fingerprint = _fingerprint(model, dataset, broden, layers, settings)
     run_dir = RunDir(out)
     work = WorkDir(run_dir.path / "dissect" / ".work")
-    state = work.open(_fingerprint(model, dataset, broden, layers, settings), resume)
+    state = work.open(fingerprint, resume)
     if state["pass1"] > 0 and progress:
         print(f"dissect: resuming from batch {state['pass1']} of pass 1"
               + (f", batch {state['pass2']} of pass 2" if state["pass2"] else ""), file=sys.stderr)
@@ -190,10 +199,10 @@ def run_dissect(
             work.remove()
             _remove_if_empty(work.root.parent)
         raise
-    thresholds = job.thresholds(exact)
+    thresholds = job.thresholds()
     tallies = job.pass2(thresholds)
     result = report.write(run_dir, model, dataset, broden, streams, signs, concepts, tallies,
-                          thresholds, job.top, quantile, iou_threshold, exact)
+                          thresholds, job.top, quantile, iou_threshold)
     work.remove()
     return result
 
@@ -201,6 +210,18 @@ def run_dissect(
 def _compact(planes: torch.Tensor) -> torch.Tensor:
     """Label planes in the smallest integer type that holds them (int16 for Broden's 1198 labels)."""
     return planes.to(torch.int16 if planes.numel() == 0 or int(planes.max()) < 2**15 else torch.int32)
+
+
+def _rows(acts: torch.Tensor) -> torch.Tensor:
+    """(B, U, h, w) -> (positions, U); a view for channels_last activations."""
+    return acts.permute(0, 2, 3, 1).reshape(-1, acts.shape[1])
+
+
+def _check_finite(acts: torch.Tensor, stream: Stream, batch: Batch) -> None:
+    if bool(torch.isnan(acts).any()):
+        first, last = int(batch.indices[0]), int(batch.indices[-1])
+        raise DataError(f"layer '{stream.layer}' ({stream.variant}) gave NaN activations on images "
+                        f"{first}-{last}; check the weights and input normalization, or try --precision fp32")
 
 
 def _remove_if_empty(folder: Path) -> None:
@@ -225,17 +246,17 @@ class _Job:
         self.batch_size, self.every, self.precision = batch_size, checkpoint_every, precision
         self.workers, self.progress = workers, progress
         self.batches = (len(dataset) + batch_size - 1) // batch_size
-        self.sketches = {s.key: QuantileSketch(s.units, seed=seed) for s in streams}
+        self.counts = {s.key: RadixQuantiles(s.units) for s in streams}
         self.top = {s.key: TopK(s.units, top_k, keep_maps=True)
                     for s in streams if s.variant == MAIN and s.alpha == 0 and top_k > 0}
         if state["pass1"] > 0:
             saved = work.load("pass1.pt")
-            for key, sketch in self.sketches.items():
-                sketch.load_state_dict(saved["sketches"][key])
+            for key, counts in self.counts.items():
+                counts.load_state_dict(saved["counts"][key])
             for key, top in self.top.items():
                 top.load_state_dict(saved["top"][key])
 
-    # ---- pass 1: forward, sketch, cache ------------------------------------------------------
+    # ---- pass 1: forward, count, cache ------------------------------------------------------
     def pass1(self) -> None:
         if self.state["pass1_done"]:
             return
@@ -254,9 +275,11 @@ class _Job:
             "indices": batch.indices, "planes": _compact(labels.planes),
             "whole": labels.whole, "present": labels.present, "acts": acts})
         for stream in self.streams:
-            values = stream.values(acts[f"{stream.variant}/{stream.layer}"])
-            self.sketches[stream.key].update(values.permute(0, 2, 3, 1).reshape(-1, stream.units))
+            raw = stream.raw(acts[f"{stream.variant}/{stream.layer}"])
+            _check_finite(raw, stream, batch)
+            self.counts[stream.key].update(_rows(raw))
             if stream.key in self.top:
+                values = raw.float()
                 best, where = spatial_extreme(values)
                 self.top[stream.key].update(best, batch.indices, where, values)
         if (batch.number + 1) % self.every == 0:
@@ -264,7 +287,7 @@ class _Job:
 
     def _checkpoint1(self, batches: int, done: bool) -> None:
         self.work.save("pass1.pt", {
-            "sketches": {k: s.state_dict() for k, s in self.sketches.items()},
+            "counts": {k: c.state_dict() for k, c in self.counts.items()},
             "top": {k: t.state_dict() for k, t in self.top.items()}})
         self.state.update(pass1=batches, pass1_done=done)
         self.work.commit(self.state)
@@ -274,46 +297,25 @@ class _Job:
         labels = LabelBatch(payload["planes"].long(), payload["whole"], payload["present"])
         return payload, labels
 
-    # ---- thresholds -------------------------------------------------------------------------
-    def _levels(self, negative: bool) -> float:
-        return self.quantile if negative else 1.0 - self.quantile
-
-    def thresholds(self, exact: bool) -> dict[tuple[str, bool], torch.Tensor]:
+    # ---- thresholds ------------------------------------------------------------------------
+    def thresholds(self) -> dict[tuple[str, bool], torch.Tensor]:
+        """Exact per-unit thresholds (np.quantile's), from pass 1's counts and rescans of the cache."""
         if self.state["thresholds"]:
             return self.work.load("thresholds.pt")
-        found = {(s.key, neg): sketch_threshold(self.sketches[s.key], self.quantile, neg)
-                 for s in self.streams for neg in self.signs}
-        if exact:
-            found = self._exact(found)
+        levels = {neg: self.quantile if neg else 1.0 - self.quantile for neg in self.signs}
+        found = exact_thresholds(self.streams, self.counts, levels, self._rescan)
         self.work.save("thresholds.pt", found)
         self.state["thresholds"] = True
         self.work.commit(self.state)
         return found
 
-    def _exact(self, approx: dict) -> dict:
-        windows = {(s.key, neg): window_for(self.sketches[s.key], self._levels(neg))
-                   for s in self.streams for neg in self.signs}
-        self._scan_windows(windows, "dissect: exact quantiles")
-        exact = {}
-        for (key, neg), window in windows.items():
-            value, ok = window.solve(self._levels(neg))
-            if not bool(ok.all()):
-                retry = {(key, neg): fallback_window(~ok)}
-                self._scan_windows(retry, "dissect: exact quantiles (wider)")
-                again, _ = retry[(key, neg)].solve(self._levels(neg))
-                value = torch.where(ok, value, again)
-            exact[(key, neg)] = value
-        return exact
-
-    def _scan_windows(self, windows: dict, desc: str) -> None:
+    def _rescan(self, round_number: int):
+        """Every cached batch's activations again: {stream key: (n, units) raw values}."""
         by_key = {s.key: s for s in self.streams}
-        bar = progress_bar(self.batches, desc, self.progress)
+        bar = progress_bar(self.batches, f"dissect: exact thresholds {round_number}", self.progress)
         for b in range(self.batches):
-            payload = self.work.read_cache(b)
-            for (key, _neg), window in windows.items():
-                stream = by_key[key]
-                values = stream.values(payload["acts"][f"{stream.variant}/{stream.layer}"])
-                window.update(values.permute(0, 2, 3, 1).reshape(-1, stream.units))
+            acts = self.work.read_cache(b)["acts"]
+            yield {key: _rows(s.raw(acts[f"{s.variant}/{s.layer}"])) for key, s in by_key.items()}
             bar.update(1)
         bar.close()
 
