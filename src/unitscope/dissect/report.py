@@ -9,6 +9,8 @@ import csv
 import io
 import os
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -110,14 +112,9 @@ def _write_text(path: Path, text: str) -> None:
 
 def bar_chart(path: Path, title: str, series: dict[str, dict[str, int]]) -> None:
     """Grouped bars: one group per category, one bar per series (e.g. per definition or layer)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     categories = list(next(iter(series.values())).keys()) if series else []
     width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(categories) + 2), 3.2), dpi=100)
+    fig, ax = _figure(max(4.0, 1.2 * len(categories) + 2), 3.2)
     x = np.arange(len(categories))
     for i, (name, counts) in enumerate(series.items()):
         ax.bar(x + (i - (len(series) - 1) / 2) * width, [counts[c] for c in categories], width, label=name)
@@ -129,16 +126,10 @@ def bar_chart(path: Path, title: str, series: dict[str, dict[str, int]]) -> None
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
 
 
 def rotation_chart(path: Path, curve: list[dict[str, Any]]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=100)
+    fig, ax = _figure(4.5, 3.2)
     for layer in dict.fromkeys(e["layer"] for e in curve):
         pts = [e for e in curve if e["layer"] == layer]
         ax.plot([e["alpha"] for e in pts], [e["unique"] for e in pts], "o-", label=f"{layer} unique")
@@ -148,22 +139,38 @@ def rotation_chart(path: Path, curve: list[dict[str, Any]]) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+
+
+def _figure(width: float, height: float):
+    """A figure on its own Agg canvas: no pyplot, so no global state and no GUI backend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def thumbnails(images: torch.Tensor) -> torch.Tensor:
+    """(n, 3, H, W) images in [0, 1] -> uint8 thumbnails at most THUMB pixels a side."""
+    if images.shape[0] and max(images.shape[2:]) > THUMB:
+        images = F.interpolate(images.float(), size=(THUMB, THUMB), mode="bilinear", antialias=True,
+                               align_corners=False)
+    return images.clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
 class _Images:
-    """A small LRU cache of dataset images, so units sharing top images load them once."""
+    """Thumbnails of dataset images: those pass 2 kept from the cache, else decoded again
+    (after a resume) through a small LRU cache, so units sharing top images load them once."""
 
-    def __init__(self, dataset, size: int = 256) -> None:
-        self.dataset, self.size, self.cache = dataset, size, OrderedDict()
+    def __init__(self, dataset, kept: dict[int, torch.Tensor] | None = None, size: int = 256) -> None:
+        self.dataset, self.kept, self.size, self.cache = dataset, kept or {}, size, OrderedDict()
 
     def __getitem__(self, index: int) -> torch.Tensor:
+        if index in self.kept:
+            return self.kept[index]
         if index not in self.cache:
-            image = image_only(self.dataset, index)[0]
-            if max(image.shape[1:]) > THUMB:
-                image = F.interpolate(image[None], size=(THUMB, THUMB), mode="bilinear", antialias=True,
-                                      align_corners=False)[0]
-            self.cache[index] = image
+            self.cache[index] = thumbnails(image_only(self.dataset, index)[0][None])[0]
             if len(self.cache) > self.size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(index)
@@ -174,38 +181,41 @@ def save_strip(array: np.ndarray, path: Path) -> Path:
     """JPEG (quality 90): strips of photos, one per unit, encode ~6x faster than PNG (measured)."""
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path, format="JPEG", quality=90)
     return path
 
 
 def masked_tiles(images: torch.Tensor, maps: torch.Tensor, thresholds: torch.Tensor) -> np.ndarray:
-    """(n, 3, t, t) thumbnails dimmed outside their maps' binarized masks (maps upsampled
+    """(n, 3, t, t) uint8 thumbnails dimmed outside their maps' binarized masks (maps upsampled
     bilinearly to the thumbnail size), as uint8 (n, t, t, 3). One batched op for many units."""
     h, w = images.shape[2:]
     up = F.interpolate(maps.unsqueeze(1).float(), size=(h, w), mode="bilinear", align_corners=False)
     mask = (up.double() > thresholds.view(-1, 1, 1, 1)).float()
-    tiles = images * (0.2 + 0.8 * mask)
-    return tiles.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    tiles = images.float() * (0.2 + 0.8 * mask)
+    return tiles.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def strip(tiles: np.ndarray, gap: int = 2) -> np.ndarray:
-    """Tiles (k, t, t, 3) side by side with white gaps."""
-    k, t, _, _ = tiles.shape
-    out = np.full((t, k * t + (k - 1) * gap, 3), 255, dtype=np.uint8)
-    for j in range(k):
-        out[:, j * (t + gap) : j * (t + gap) + t] = tiles[j]
-    return out
+def strips(tiles: np.ndarray, k: int, gap: int = 2) -> np.ndarray:
+    """Tiles (n * k, t, t, 3), k per unit, side by side with white gaps: (n, t, k * t + gaps, 3)."""
+    n, t = tiles.shape[0] // k, tiles.shape[1]
+    out = np.full((n, t, k, t + gap, 3), 255, dtype=np.uint8)
+    out[:, :, :, :t] = tiles.reshape(n, k, t, t, 3).transpose(0, 2, 1, 3, 4)
+    return out.reshape(n, t, k * (t + gap), 3)[:, :, : k * (t + gap) - gap]
 
 
 class _Writer:
     """Collects one run's artifacts: per-layer entries, tally files, charts, the rotation curve."""
 
-    def __init__(self, run_dir: RunDir, model, dataset, concepts, thresholds, top, iou_threshold) -> None:
+    def __init__(self, run_dir: RunDir, model, dataset, concepts, thresholds, top, iou_threshold,
+                 thumbs: dict[int, torch.Tensor] | None = None) -> None:
         self.run_dir, self.model, self.concepts = run_dir, model, concepts
         self.thresholds, self.top, self.iou_threshold = thresholds, top, iou_threshold
         self.base = run_dir.path / "dissect"
-        self.images = _Images(dataset)
+        self.images = _Images(dataset, thumbs)
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="unitscope-strips")
+        # matplotlib is not thread-safe: every chart is drawn on this one thread, in order.
+        self.chart_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unitscope-charts")
+        self.pending: list[Future] = []
         self.tally_files: list[str] = []
         self.charts: list[str] = []
         self.curve: list[dict[str, Any]] = []
@@ -222,12 +232,13 @@ class _Writer:
         write_tally_csv(csv_path, rows, self.concepts.categories)
         chart = folder.parent / f"{stream.layer}{'_negative' if negative else ''}_detectors.png"
         title = f"{self.model.name} {stream.layer}{' (negative)' if negative else ''}"
-        bar_chart(chart, title + ("" if main else " random weights"),
+        self.chart(bar_chart, chart, title + ("" if main else " random weights"),
                   {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
                    for name, key in (("distinct top labels", "distinct_top_labels"),
                                      ("per-category (paper)", "per_category"))})
         threshold = self.thresholds[(stream.key, negative)]
-        tops = {} if negative else _top_images(self.run_dir, folder, stream, self.top, self.images, threshold)
+        tops = {} if negative else _top_images(self.run_dir, folder, stream, self.top, self.images, threshold,
+                                               self.submit)
         entry = {**summary, "chart": self.run_dir.relative(chart), "tally": self.run_dir.relative(csv_path),
                  "units": {f"{stream.layer}:{r['unit']}": {
                      "label": r["label"], "category": r["category"], "iou": r["iou"],
@@ -239,18 +250,44 @@ class _Writer:
         self.charts.append(self.run_dir.relative(chart))
         return summary, entry
 
+    def submit(self, fn: Callable, *args) -> None:
+        self.pending.append(self.pool.submit(fn, *args))
+
+    def chart(self, fn: Callable, *args) -> None:
+        self.pending.append(self.chart_pool.submit(fn, *args))
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
+        self.chart_pool.shutdown(cancel_futures=True)
+
+    def finish(self) -> None:
+        """Wait for the queued image writes (the first failure is raised), before any index names them."""
+        for future in self.pending:
+            future.result()
+
     def overall_chart(self, layers: dict[str, Any]) -> None:
         path = self.base / "detectors.png"
-        bar_chart(path, f"{self.model.name}: unique detectors per category (per-category definition)",
-                  {layer: {c: v["per_category"] for c, v in e["unique_per_category"].items()}
-                   for layer, e in layers.items()})
+        title = f"{self.model.name}: unique detectors per category (per-category definition)"
+        series = {layer: {c: v["per_category"] for c, v in e["unique_per_category"].items()}
+                  for layer, e in layers.items()}
+        self.chart(bar_chart, path, title, series)
         self.charts.insert(0, self.run_dir.relative(path))
 
 
 def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tallies, thresholds, top,
-          quantile: float, iou_threshold: float) -> dict[str, Any]:
+          quantile: float, iou_threshold: float, thumbs: dict[int, torch.Tensor] | None = None
+          ) -> dict[str, Any]:
     """Write every dissection artifact and register them; returns the dissect.json content."""
-    writer = _Writer(run_dir, model, dataset, concepts, thresholds, top, iou_threshold)
+    writer = _Writer(run_dir, model, dataset, concepts, thresholds, top, iou_threshold, thumbs)
+    try:
+        return _write_all(writer, run_dir, model, dataset, broden, streams, signs, concepts, tallies,
+                          quantile, iou_threshold)
+    finally:
+        writer.shutdown()
+
+
+def _write_all(writer: _Writer, run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tallies,
+               quantile: float, iou_threshold: float) -> dict[str, Any]:
     result: dict[str, Any] = {"dataset": str(broden), "quantile": quantile, "iou_threshold": iou_threshold,
                               "exact_quantiles": True, "images": len(dataset),
                               "categories": list(concepts.categories), "layers": {}}
@@ -272,27 +309,31 @@ def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tal
     writer.overall_chart(result["layers"])
     if writer.curve:
         result["rotation"] = writer.curve
-        rotation_chart(writer.base / "rotation.png", writer.curve)
+        writer.chart(rotation_chart, writer.base / "rotation.png", writer.curve)
         writer.charts.append(run_dir.relative(writer.base / "rotation.png"))
+    writer.finish()
     write_json_atomic(writer.base / "dissect.json", result)
     run_dir.register("dissect", {"json": "dissect/dissect.json", "tally": writer.tally_files,
                                  "charts": writer.charts}, model=model.name)
     return result
 
 
-def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images,
-                threshold: torch.Tensor, chunk: int = 16) -> dict[int, list[str]]:
-    """One strip per unit of its top images, masked at its threshold; rendered in unit chunks."""
+def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images, threshold: torch.Tensor,
+                submit: Callable[..., Future], chunk: int = 16) -> dict[int, list[str]]:
+    """One strip per unit of its top images, masked at its threshold; rendered in unit chunks,
+    encoded and written through `submit` (a thread pool: JPEG encoding releases the GIL)."""
     acc = top.get(stream.key)
     if acc is None or acc.maps is None or acc.images.shape[1] == 0:
         return {}
     paths, k = {}, acc.images.shape[1]
+    folder.mkdir(parents=True, exist_ok=True)
     for start in range(0, stream.units, chunk):
         units = list(range(start, min(stream.units, start + chunk)))
         pics = torch.stack([images[int(i)] for u in units for i in acc.images[u]])
         maps = acc.maps[units[0] : units[-1] + 1].reshape(-1, *acc.maps.shape[2:])
-        tiles = masked_tiles(pics, maps, threshold[units].repeat_interleave(k))
-        for n, u in enumerate(units):
-            path = save_strip(strip(tiles[n * k : (n + 1) * k]), folder / f"{u}_top.jpg")
+        rows = strips(masked_tiles(pics, maps, threshold[units].repeat_interleave(k)), k)
+        for u, row in zip(units, rows, strict=True):
+            path = folder / f"{u}_top.jpg"
+            submit(save_strip, np.ascontiguousarray(row), path)
             paths[u] = [run_dir.relative(path)]
     return paths

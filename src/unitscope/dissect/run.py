@@ -202,7 +202,7 @@ def run_dissect(
     thresholds = job.thresholds()
     tallies = job.pass2(thresholds)
     result = report.write(run_dir, model, dataset, broden, streams, signs, concepts, tallies,
-                          thresholds, job.top, quantile, iou_threshold)
+                          thresholds, job.top, quantile, iou_threshold, job.thumbs)
     work.remove()
     return result
 
@@ -247,6 +247,7 @@ class _Job:
         self.workers, self.progress = workers, progress
         self.batches = (len(dataset) + batch_size - 1) // batch_size
         self.counts = {s.key: RadixQuantiles(s.units) for s in streams}
+        self.thumbs: dict[int, torch.Tensor] = {}  # top images' thumbnails, from the cache
         self.top = {s.key: TopK(s.units, top_k, keep_maps=True)
                     for s in streams if s.variant == MAIN and s.alpha == 0 and top_k > 0}
         if state["pass1"] > 0:
@@ -271,9 +272,6 @@ class _Job:
                                   getattr(self.dataset, "segmentation_size", None))
         acts = {f"{v}/{layer}": batch.acts[v][layer].detach().contiguous()
                 for v in self.variants for layer in self.layers}
-        self.work.write_cache(batch.number, {
-            "indices": batch.indices, "planes": _compact(labels.planes),
-            "whole": labels.whole, "present": labels.present, "acts": acts})
         for stream in self.streams:
             raw = stream.raw(acts[f"{stream.variant}/{stream.layer}"])
             _check_finite(raw, stream, batch)
@@ -282,8 +280,21 @@ class _Job:
                 values = raw.float()
                 best, where = spatial_extreme(values)
                 self.top[stream.key].update(best, batch.indices, where, values)
+        self.work.write_cache(batch.number, {
+            "indices": batch.indices, "planes": _compact(labels.planes),
+            "whole": labels.whole, "present": labels.present, "acts": acts, **self._thumbnails(batch)})
         if (batch.number + 1) % self.every == 0:
             self._checkpoint1(batch.number + 1, done=False)
+
+    def _thumbnails(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Thumbnails of the batch's images that just entered some unit's top list (all of them
+        early on, few later): the report shows them without decoding the images again."""
+        if not self.top:
+            return {}
+        entered = torch.zeros(len(batch.indices), dtype=torch.bool)
+        for top in self.top.values():
+            entered |= torch.isin(batch.indices, top.images)
+        return {"thumb_indices": batch.indices[entered], "thumbs": report.thumbnails(batch.images[entered])}
 
     def _checkpoint1(self, batches: int, done: bool) -> None:
         self.work.save("pass1.pt", {
@@ -332,8 +343,10 @@ class _Job:
             return tallies
         start = int(self.state["pass2"])
         bar = progress_bar(self.batches, "dissect: tally", self.progress, initial=start)
+        wanted = {int(i) for top in self.top.values() for i in top.images.reshape(-1)}
         for b in range(start, self.batches):
             payload, labels = self._cached(b)
+            self._keep_thumbnails(payload, wanted)
             for stream in self.streams:
                 values = stream.values(payload["acts"][f"{stream.variant}/{stream.layer}"])
                 for neg in self.signs:
@@ -346,6 +359,14 @@ class _Job:
         if start >= self.batches:
             self._checkpoint2(tallies, self.batches, done=True)
         return tallies
+
+    def _keep_thumbnails(self, payload: dict, wanted: set[int]) -> None:
+        """Keep the cached thumbnails of final top images (at most units x k of them)."""
+        if "thumbs" not in payload:
+            return
+        for i, index in enumerate(payload["thumb_indices"].tolist()):
+            if index in wanted and index not in self.thumbs:
+                self.thumbs[index] = payload["thumbs"][i].clone()
 
     def _checkpoint2(self, tallies: dict, batches: int, done: bool) -> None:
         self.work.save("pass2.pt", {f"{k[0]}|{int(k[1])}": t.state_dict() for k, t in tallies.items()})
