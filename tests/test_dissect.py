@@ -275,6 +275,19 @@ def test_planted_detectors_get_their_concepts(tmp_path):
     for rel in files:
         assert (tmp_path / rel).is_file(), rel
     assert not (tmp_path / "dissect" / ".work").exists()
+    _strip_shows(tmp_path / units["features:0"]["top_images"][0], channel=0)  # red where the red unit fired
+    _strip_shows(tmp_path / units["features:2"]["top_images"][0], channel=2)  # blue for the box unit
+
+
+def _strip_shows(path, channel: int, k: int = 5, size: int = 64) -> None:
+    """The strip holds k tiles; its undimmed (bright) pixels are mostly of the given colour."""
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(path).convert("RGB")).astype(float)
+    assert pixels.shape == (size, k * size + (k - 1) * 2, 3)
+    bright = pixels[pixels.max(-1) > 120]
+    others = np.delete(bright, channel, axis=1).max(1)
+    assert len(bright) > 200 and np.mean(bright[:, channel] > 2 * others) > 0.7
 
 
 def test_bf16_gives_the_same_planted_labels(tmp_path):

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ..data.images import image_only
 from ..run import RunDir, write_json_atomic
 from ..stats.iou import IoUTally
+from .tally import float32_limit
 
 RUNNERS_UP = 3
 THUMB = 112
@@ -152,29 +153,35 @@ def _figure(width: float, height: float):
 
 
 def thumbnails(images: torch.Tensor) -> torch.Tensor:
-    """(n, 3, H, W) images in [0, 1] -> uint8 thumbnails at most THUMB pixels a side."""
+    """(n, 3, H, W) images in [0, 1] -> (n, 3, t, t) uint8 thumbnails, t <= THUMB."""
     if images.shape[0] and max(images.shape[2:]) > THUMB:
         images = F.interpolate(images.float(), size=(THUMB, THUMB), mode="bilinear", antialias=True,
                                align_corners=False)
     return images.clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
+_DIMMED = (torch.arange(256, dtype=torch.float64) * 0.2).round().to(torch.uint8)  # outside the mask
+
+
 class _Images:
-    """Thumbnails of dataset images: those pass 2 kept from the cache, else decoded again
-    (after a resume) through a small LRU cache, so units sharing top images load them once."""
+    """Top images' thumbnails with their dimmed copies, in an LRU cache shared by all units.
 
-    def __init__(self, dataset, kept: dict[int, torch.Tensor] | None = None, size: int = 256) -> None:
-        self.dataset, self.kept, self.size, self.cache = dataset, kept or {}, size, OrderedDict()
+    Thumbnails come from pass 2 (cached in pass 1); others (after a resume) are decoded again."""
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        if index in self.kept:
-            return self.kept[index]
-        if index not in self.cache:
-            self.cache[index] = thumbnails(image_only(self.dataset, index)[0][None])[0]
-            if len(self.cache) > self.size:
-                self.cache.popitem(last=False)
-        self.cache.move_to_end(index)
-        return self.cache[index]
+    def __init__(self, dataset, kept: dict[int, torch.Tensor] | None = None, size: int = 512) -> None:
+        self.dataset, self.kept, self.size, self.pairs = dataset, kept or {}, size, OrderedDict()
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(thumbnail, dimmed thumbnail), uint8 (3, t, t)."""
+        if index not in self.pairs:
+            thumb = self.kept.get(index)
+            if thumb is None:
+                thumb = thumbnails(image_only(self.dataset, index)[0][None])[0]
+            self.pairs[index] = (thumb, _DIMMED[thumb.long()])
+            if len(self.pairs) > self.size:
+                self.pairs.popitem(last=False)
+        self.pairs.move_to_end(index)
+        return self.pairs[index]
 
 
 def save_strip(array: np.ndarray, path: Path) -> Path:
@@ -185,22 +192,22 @@ def save_strip(array: np.ndarray, path: Path) -> Path:
     return path
 
 
-def masked_tiles(images: torch.Tensor, maps: torch.Tensor, thresholds: torch.Tensor) -> np.ndarray:
-    """(n, 3, t, t) uint8 thumbnails dimmed outside their maps' binarized masks (maps upsampled
-    bilinearly to the thumbnail size), as uint8 (n, t, t, 3). One batched op for many units."""
+def masked_tiles(images: torch.Tensor, dimmed: torch.Tensor, maps: torch.Tensor,
+                 thresholds: torch.Tensor) -> torch.Tensor:
+    """(n, t, t, 3) uint8 tiles: images inside their maps' masks (maps upsampled bilinearly to
+    the thumbnail size, above float64 thresholds), dimmed copies outside. Inputs (n, 3, t, t)."""
     h, w = images.shape[2:]
     up = F.interpolate(maps.unsqueeze(1).float(), size=(h, w), mode="bilinear", align_corners=False)
-    mask = (up.double() > thresholds.view(-1, 1, 1, 1)).float()
-    tiles = images.float() * (0.2 + 0.8 * mask)
-    return tiles.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    mask = up > float32_limit(thresholds, negative=False).view(-1, 1, 1, 1)
+    return torch.where(mask, images, dimmed).permute(0, 2, 3, 1)
 
 
-def strips(tiles: np.ndarray, k: int, gap: int = 2) -> np.ndarray:
+def strips(tiles: torch.Tensor, k: int, gap: int = 2) -> torch.Tensor:
     """Tiles (n * k, t, t, 3), k per unit, side by side with white gaps: (n, t, k * t + gaps, 3)."""
     n, t = tiles.shape[0] // k, tiles.shape[1]
-    out = np.full((n, t, k, t + gap, 3), 255, dtype=np.uint8)
-    out[:, :, :, :t] = tiles.reshape(n, k, t, t, 3).transpose(0, 2, 1, 3, 4)
-    return out.reshape(n, t, k * (t + gap), 3)[:, :, : k * (t + gap) - gap]
+    out = torch.full((n, t, k, t + gap, 3), 255, dtype=torch.uint8)
+    out[:, :, :, :t] = tiles.reshape(n, k, t, t, 3).transpose(1, 2)
+    return out.view(n, t, k * (t + gap), 3)[:, :, : k * (t + gap) - gap]
 
 
 class _Writer:
@@ -325,15 +332,16 @@ def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images, thr
     acc = top.get(stream.key)
     if acc is None or acc.maps is None or acc.images.shape[1] == 0:
         return {}
-    paths, k = {}, acc.images.shape[1]
+    paths, k, indices = {}, acc.images.shape[1], acc.images.tolist()
     folder.mkdir(parents=True, exist_ok=True)
     for start in range(0, stream.units, chunk):
         units = list(range(start, min(stream.units, start + chunk)))
-        pics = torch.stack([images[int(i)] for u in units for i in acc.images[u]])
+        pics, dimmed = zip(*[images[i] for u in units for i in indices[u]], strict=True)
         maps = acc.maps[units[0] : units[-1] + 1].reshape(-1, *acc.maps.shape[2:])
-        rows = strips(masked_tiles(pics, maps, threshold[units].repeat_interleave(k)), k)
+        limits = threshold[units].repeat_interleave(k)
+        rows = strips(masked_tiles(torch.stack(pics), torch.stack(dimmed), maps, limits), k)
         for u, row in zip(units, rows, strict=True):
             path = folder / f"{u}_top.jpg"
-            submit(save_strip, np.ascontiguousarray(row), path)
+            submit(save_strip, row.contiguous().numpy(), path)
             paths[u] = [run_dir.relative(path)]
     return paths
