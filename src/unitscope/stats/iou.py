@@ -106,14 +106,13 @@ def _check_label(number: int, num_labels: int) -> int:
 
 
 def _dedupe(planes: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
-    """Each label at most once per pixel: drop labels a whole-image label already covers, sort
-    the planes per pixel (order is irrelevant to the tally) and zero repeats."""
+    """Each label at most once per pixel: drop labels a whole-image label already covers, and
+    zero a plane's label where an earlier plane has it (a handful of planes: cheaper than a sort)."""
     covered = torch.gather(whole, 1, planes.flatten(1)).view_as(planes)
     planes = planes.masked_fill(covered, 0)
-    if planes.shape[1] > 1:
-        planes = torch.sort(planes, dim=1).values
-        repeat = planes[:, 1:] == planes[:, :-1]
-        planes[:, 1:] = planes[:, 1:].masked_fill(repeat, 0)
+    for j in range(1, planes.shape[1]):
+        repeat = (planes[:, :j] == planes[:, j : j + 1]).any(1)
+        planes[:, j].masked_fill_(repeat, 0)
     return planes
 
 
