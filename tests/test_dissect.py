@@ -326,6 +326,35 @@ def test_killed_run_resumes_to_identical_tally(tmp_path):
     assert a == b and len(a["rotation"]) == 4
 
 
+def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, monkeypatch):
+    """Thumbnails of batches tallied before the crash are gone; the report decodes those again."""
+    from unitscope.dissect import run as dissect_run
+
+    model, data = tiny_model(), random_broden(n=22, seed=5)
+    settings = dict(batch_size=3, checkpoint_every=2, progress=False, dataset=data, precision="fp32")
+    run_dissect(model, "mem", ["conv2"], tmp_path / "clean", **settings)
+    real, calls = dissect_run.tally_batch, []
+
+    def dies_in_batch_5(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise RuntimeError("simulated crash in pass 2")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dissect_run, "tally_batch", dies_in_batch_5)
+    with pytest.raises(RuntimeError, match="pass 2"):
+        run_dissect(model, "mem", ["conv2"], tmp_path / "killed", **settings)
+    state = json.loads((tmp_path / "killed" / "dissect" / ".work" / "state.json").read_text())
+    assert state["pass1_done"] and state["pass2"] == 4
+    monkeypatch.setattr(dissect_run, "tally_batch", real)
+    run_dissect(model, "mem", ["conv2"], tmp_path / "killed", resume=True, **settings)
+    files = sorted(p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean" / "dissect").rglob("*")
+                   if p.suffix in (".csv", ".jpg"))
+    assert len(files) == 5
+    for rel in files:
+        assert (tmp_path / "killed" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes(), rel
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     from unitscope.errors import CheckpointError
 
