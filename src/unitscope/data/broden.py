@@ -165,6 +165,8 @@ class BrodenDataset(torch.utils.data.Dataset):
             self.labels_table[number] = (self.label_names[number], primary)
         self._known = np.zeros(size, dtype=bool)
         self._known[list(self.labels_table)] = True
+        self._pixel_known = self._known.copy()
+        self._pixel_known[0] = True  # 0 = unlabelled pixel
 
     def _category_coverage(self) -> dict[tuple[str, int], float]:
         """(category, number) -> coverage from c_<category>.csv files, where present."""
@@ -267,7 +269,7 @@ class BrodenDataset(torch.utils.data.Dataset):
             raise DataError(f"segmentation '{path}' does not exist {where}")
         try:
             with Image.open(path) as img:
-                array = np.asarray(img.convert("RGB"), dtype=np.int64)
+                array = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise DataError(f"cannot read segmentation '{path}': {exc} {where}") from None
         if array.shape[:2] != (row.sh, row.sw):
@@ -275,11 +277,10 @@ class BrodenDataset(torch.utils.data.Dataset):
                 f"segmentation '{path}' is {array.shape[1]}x{array.shape[0]}, but index.csv "
                 f"says sw x sh = {row.sw}x{row.sh} {where}"
             )
-        numbers = array[..., 0] + 256 * array[..., 1]
-        values = np.unique(numbers)
-        values = values[values != 0]
-        known = self._known
-        if values.size and (values[-1] >= len(known) or not known[values].all()):
+        numbers = array[..., 0].astype(np.int64) | (array[..., 1].astype(np.int64) << 8)
+        known = self._pixel_known
+        if int(numbers.max()) >= len(known) or not known[numbers].all():
+            values = np.unique(numbers)
             bad = next(int(v) for v in values if v >= len(known) or not known[v])
             raise DataError(
                 f"segmentation '{path}' holds label {bad}, which is not in label.csv {where}"
