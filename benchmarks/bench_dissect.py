@@ -158,20 +158,20 @@ def store_everything(model, dataset, layers, batch_size, precision, quantile=0.0
     return len(dataset) / (time.perf_counter() - start)
 
 
-def rss_child(name: str, data: str, total: int, batch_size: int) -> None:
+def rss_child(name: str, data: str, total: int, batch_size: int, scratch: str) -> None:
     """Run in a fresh process: dissect `total` images, print peak RSS in MiB."""
     layers, size = CONFIGS[name]
     model = load(name)
     dataset = Repeat(BrodenDataset(data, size=size), total)
-    with tempfile.TemporaryDirectory() as out:
+    with tempfile.TemporaryDirectory(dir=scratch) as out:
         run_dissect(model, data, layers, out, batch_size=batch_size, progress=False, dataset=dataset,
                     top_k=0)
     print(json.dumps({"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def rss(name: str, data: Path, total: int, batch_size: int) -> float:
+def rss(name: str, data: Path, total: int, batch_size: int, scratch: str) -> float:
     cmd = [sys.executable, __file__, "--rss-child", name, str(total), "--data", str(data),
-           "--batch-size", str(batch_size)]
+           "--batch-size", str(batch_size), "--scratch", scratch]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])["rss_mib"]
 
@@ -182,6 +182,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=500, help="images for the throughput runs")
     parser.add_argument("--rss", default="1000,4000", help="image counts for the RSS runs ('' skips)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--scratch", default=".", help="where run directories go (as users' runs/ would); "
+                        "this machine's /tmp creates files ~10x slower than the work disk (measured)")
     parser.add_argument("--workers", type=int, default=0, help="data loading processes, both sides")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs; the best of each is shown")
     parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"])
@@ -195,7 +197,7 @@ def main() -> None:
         trends(world(args.data, 2000), args.trends, args.batch_size)
         return
     if args.rss_child:
-        rss_child(args.rss_child[0], str(args.data), int(args.rss_child[1]), args.batch_size)
+        rss_child(args.rss_child[0], str(args.data), int(args.rss_child[1]), args.batch_size, args.scratch)
         return
     data = world(args.data, min(args.images, 500))
     print(f"torch threads {torch.get_num_threads()}, data {data}, {args.images} images, "
@@ -208,7 +210,7 @@ def main() -> None:
         for _ in range(args.repeat):  # alternate, keep the best of each: this machine's noise is large
             bare = max(bare, bare_forward(model, dataset, layers, args.batch_size, args.precision,
                                           args.workers))
-            with tempfile.TemporaryDirectory() as out:
+            with tempfile.TemporaryDirectory(dir=args.scratch, prefix=".bench-dissect-") as out:
                 run = unitscope_dissect(model, data, dataset, layers, args.batch_size, args.precision, out,
                                         workers=args.workers)
             ours = run if ours is None or run["end_to_end"] > ours["end_to_end"] else ours
@@ -224,7 +226,7 @@ def main() -> None:
         print(line, flush=True)
         counts = [int(c) for c in args.rss.split(",") if c]
         if counts:
-            peaks = {n: rss(name, data, n, args.batch_size) for n in counts}
+            peaks = {n: rss(name, data, n, args.batch_size, args.scratch) for n in counts}
             shown = ", ".join(f"{n} images {mib:.0f} MiB" for n, mib in peaks.items())
             growth = peaks[counts[-1]] / peaks[counts[0]]
             print(f"{name} peak RSS: {shown} (x{growth:.2f} from {counts[0]} to {counts[-1]})", flush=True)

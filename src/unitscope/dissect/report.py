@@ -9,8 +9,6 @@ import csv
 import io
 import os
 from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -28,34 +26,46 @@ THUMB = 112
 
 
 def unit_labels(tally: IoUTally, concepts, iou_threshold: float) -> list[dict[str, Any]]:
-    """Per unit: best label overall, its runners-up, and the best label within each category."""
+    """Per unit: best label overall, its runners-up, and the best label within each category.
+
+    The rankings come from a few tensor ops over all units at once; the loop only formats."""
     iou = tally.iou()
-    valid = concepts.label_category >= 0
-    iou[~valid] = -1.0
-    order = torch.argsort(iou, dim=0, descending=True, stable=True)
+    iou[concepts.label_category < 0] = -1.0
+    top = torch.argsort(iou, dim=0, descending=True, stable=True)[: RUNNERS_UP + 1].t().tolist()
+    best_in = _best_per_category(iou, concepts)  # category -> (units,) label numbers
+    per_cat = {cat: (best.tolist(), iou.gather(0, best[None])[0].clamp(min=0).tolist(),
+                     tally.label_area[best].tolist(), tally.category_area[k].tolist(),
+                     tally.intersection.gather(0, best[None])[0].tolist())
+               for k, (cat, best) in enumerate(best_in.items()) if best is not None}
+    iou_rows = iou.t().tolist()
     rows = []
     for u in range(tally.units):
-        ranked = [int(c) for c in order[: RUNNERS_UP + 1, u]]
+        ranked, scores = top[u], iou_rows[u]
         best = ranked[0]
         row = {"unit": u, "label": _name(concepts, best), "category": _category(concepts, best),
-               "iou": max(float(iou[best, u]), 0.0), "per_category": {}, "runners_up": []}
+               "iou": max(scores[best], 0.0), "per_category": {}, "runners_up": [
+                   {"label": _name(concepts, c), "category": _category(concepts, c), "iou": scores[c]}
+                   for c in ranked[1:] if scores[c] > 0]}
         row["detector"] = row["iou"] > iou_threshold
-        for c in ranked[1:]:
-            if float(iou[c, u]) > 0:
-                row["runners_up"].append({"label": _name(concepts, c), "category": _category(concepts, c),
-                                          "iou": float(iou[c, u])})
-        for k, cat in enumerate(concepts.categories):
-            in_cat = concepts.label_category == k
-            if not bool(in_cat.any()):
-                continue
-            scores = torch.where(in_cat, iou[:, u], torch.full_like(iou[:, u], -1.0))
-            c = int(torch.argmax(scores))
+        for cat, (labels, ious, truth, activation, intersect) in per_cat.items():
             row["per_category"][cat] = {
-                "label": _name(concepts, c), "iou": max(float(iou[c, u]), 0.0),
-                "truth": float(tally.label_area[c]), "activation": float(tally.category_area[k, u]),
-                "intersect": float(tally.intersection[c, u])}
+                "label": _name(concepts, labels[u]), "iou": ious[u], "truth": truth[u],
+                "activation": activation[u], "intersect": intersect[u]}
         rows.append(row)
     return rows
+
+
+def _best_per_category(iou: torch.Tensor, concepts) -> dict[str, torch.Tensor | None]:
+    """Category -> each unit's best label within it (first on ties), None if it has no labels."""
+    best = {}
+    for k, cat in enumerate(concepts.categories):
+        in_cat = concepts.label_category == k
+        if not bool(in_cat.any()):
+            best[cat] = None
+            continue
+        scores = torch.where(in_cat.unsqueeze(1), iou, torch.full_like(iou, -1.0))
+        best[cat] = torch.argmax(scores, dim=0)
+    return best
 
 
 def _name(concepts, c: int) -> str:
@@ -219,10 +229,6 @@ class _Writer:
         self.thresholds, self.top, self.iou_threshold = thresholds, top, iou_threshold
         self.base = run_dir.path / "dissect"
         self.images = _Images(dataset, thumbs)
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="unitscope-strips")
-        # matplotlib is not thread-safe: every chart is drawn on this one thread, in order.
-        self.chart_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="unitscope-charts")
-        self.pending: list[Future] = []
         self.tally_files: list[str] = []
         self.charts: list[str] = []
         self.curve: list[dict[str, Any]] = []
@@ -239,13 +245,12 @@ class _Writer:
         write_tally_csv(csv_path, rows, self.concepts.categories)
         chart = folder.parent / f"{stream.layer}{'_negative' if negative else ''}_detectors.png"
         title = f"{self.model.name} {stream.layer}{' (negative)' if negative else ''}"
-        self.chart(bar_chart, chart, title + ("" if main else " random weights"),
+        bar_chart(chart, title + ("" if main else " random weights"),
                   {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
                    for name, key in (("distinct top labels", "distinct_top_labels"),
                                      ("per-category (paper)", "per_category"))})
         threshold = self.thresholds[(stream.key, negative)]
-        tops = {} if negative else _top_images(self.run_dir, folder, stream, self.top, self.images, threshold,
-                                               self.submit)
+        tops = {} if negative else _top_images(self.run_dir, folder, stream, self.top, self.images, threshold)
         entry = {**summary, "chart": self.run_dir.relative(chart), "tally": self.run_dir.relative(csv_path),
                  "units": {f"{stream.layer}:{r['unit']}": {
                      "label": r["label"], "category": r["category"], "iou": r["iou"],
@@ -257,27 +262,12 @@ class _Writer:
         self.charts.append(self.run_dir.relative(chart))
         return summary, entry
 
-    def submit(self, fn: Callable, *args) -> None:
-        self.pending.append(self.pool.submit(fn, *args))
-
-    def chart(self, fn: Callable, *args) -> None:
-        self.pending.append(self.chart_pool.submit(fn, *args))
-
-    def shutdown(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
-        self.chart_pool.shutdown(cancel_futures=True)
-
-    def finish(self) -> None:
-        """Wait for the queued image writes (the first failure is raised), before any index names them."""
-        for future in self.pending:
-            future.result()
-
     def overall_chart(self, layers: dict[str, Any]) -> None:
         path = self.base / "detectors.png"
         title = f"{self.model.name}: unique detectors per category (per-category definition)"
         series = {layer: {c: v["per_category"] for c, v in e["unique_per_category"].items()}
                   for layer, e in layers.items()}
-        self.chart(bar_chart, path, title, series)
+        bar_chart(path, title, series)
         self.charts.insert(0, self.run_dir.relative(path))
 
 
@@ -286,15 +276,6 @@ def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tal
           ) -> dict[str, Any]:
     """Write every dissection artifact and register them; returns the dissect.json content."""
     writer = _Writer(run_dir, model, dataset, concepts, thresholds, top, iou_threshold, thumbs)
-    try:
-        return _write_all(writer, run_dir, model, dataset, broden, streams, signs, concepts, tallies,
-                          quantile, iou_threshold)
-    finally:
-        writer.shutdown()
-
-
-def _write_all(writer: _Writer, run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tallies,
-               quantile: float, iou_threshold: float) -> dict[str, Any]:
     result: dict[str, Any] = {"dataset": str(broden), "quantile": quantile, "iou_threshold": iou_threshold,
                               "exact_quantiles": True, "images": len(dataset),
                               "categories": list(concepts.categories), "layers": {}}
@@ -316,9 +297,8 @@ def _write_all(writer: _Writer, run_dir: RunDir, model, dataset, broden, streams
     writer.overall_chart(result["layers"])
     if writer.curve:
         result["rotation"] = writer.curve
-        writer.chart(rotation_chart, writer.base / "rotation.png", writer.curve)
+        rotation_chart(writer.base / "rotation.png", writer.curve)
         writer.charts.append(run_dir.relative(writer.base / "rotation.png"))
-    writer.finish()
     write_json_atomic(writer.base / "dissect.json", result)
     run_dir.register("dissect", {"json": "dissect/dissect.json", "tally": writer.tally_files,
                                  "charts": writer.charts}, model=model.name)
@@ -326,9 +306,8 @@ def _write_all(writer: _Writer, run_dir: RunDir, model, dataset, broden, streams
 
 
 def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images, threshold: torch.Tensor,
-                submit: Callable[..., Future], chunk: int = 16) -> dict[int, list[str]]:
-    """One strip per unit of its top images, masked at its threshold; rendered in unit chunks,
-    encoded and written through `submit` (a thread pool: JPEG encoding releases the GIL)."""
+                chunk: int = 16) -> dict[int, list[str]]:
+    """One strip per unit of its top images, masked at its threshold; rendered in unit chunks."""
     acc = top.get(stream.key)
     if acc is None or acc.maps is None or acc.images.shape[1] == 0:
         return {}
@@ -342,6 +321,6 @@ def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images, thr
         rows = strips(masked_tiles(torch.stack(pics), torch.stack(dimmed), maps, limits), k)
         for u, row in zip(units, rows, strict=True):
             path = folder / f"{u}_top.jpg"
-            submit(save_strip, row.contiguous().numpy(), path)
+            save_strip(row.contiguous().numpy(), path)
             paths[u] = [run_dir.relative(path)]
     return paths
