@@ -22,7 +22,7 @@ from ..stats.iou import IoUTally
 from .tally import float32_limit
 
 RUNNERS_UP = 3
-THUMB = 112
+THUMB = 128  # the toy model's input size: its thumbnails need no resize
 
 
 def unit_labels(tally: IoUTally, concepts, iou_threshold: float) -> list[dict[str, Any]]:

@@ -49,11 +49,7 @@ class LabelBatch:
         if len(sizes) != 1:
             raise DataError(f"segmentations of different sizes {sorted(sizes)} in one batch; "
                             "give the dataset a fixed size")
-        depth = max(1, max(s.shape[0] for s in stacks))
-        sh, sw = next(iter(sizes))
-        planes = torch.zeros(len(stacks), depth, sh, sw, dtype=torch.long)
-        for i, s in enumerate(stacks):
-            planes[i, : s.shape[0]] = s
+        planes = _stack_padded(stacks)
         wmat = torch.zeros(len(stacks), num_labels, dtype=torch.bool)
         for i, entry in enumerate(whole):
             for numbers in entry.values():
@@ -97,6 +93,17 @@ def _image_planes(labels: Mapping[str, torch.Tensor], size: tuple[int, int] | No
             raise DataError("an image has no segmentation planes; give the segmentation size")
         return torch.zeros(0, *size, dtype=torch.long)
     return torch.cat(planes, 0)
+
+
+def _stack_padded(stacks: list[torch.Tensor]) -> torch.Tensor:
+    """(B, P, sh, sw) from per-image (P_i, sh, sw) planes, zero-padded to the deepest (P >= 1)."""
+    depth = max(1, max(s.shape[0] for s in stacks))
+    if all(s.shape[0] == depth for s in stacks):
+        return torch.stack(stacks)
+    planes = torch.zeros(len(stacks), depth, *stacks[0].shape[1:], dtype=torch.long)
+    for i, s in enumerate(stacks):
+        planes[i, : s.shape[0]] = s
+    return planes
 
 
 def _check_label(number: int, num_labels: int) -> int:
