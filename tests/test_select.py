@@ -93,3 +93,13 @@ def test_mixed_dtypes_are_refused():
     counts.update(torch.zeros(4, 2))
     with pytest.raises(ValueError, match="dtype"):
         counts.update(torch.zeros(4, 2, dtype=torch.bfloat16))
+
+
+def test_a_checkpoint_with_an_unknown_dtype_is_refused():
+    counts = RadixQuantiles(2)
+    counts.update(torch.zeros(4, 2))
+    state = counts.state_dict()
+    assert state["dtype"] == "float32"
+    state["dtype"] = "nn"
+    with pytest.raises(ValueError, match="unknown dtype 'nn'"):
+        RadixQuantiles(2).load_state_dict(state)

@@ -28,7 +28,7 @@ from ..models.spec import Model
 from ..run import RunDir
 from ..scan import Batch, progress_bar, scan
 from ..stats.iou import IoUTally, LabelBatch
-from ..stats.select import RadixQuantiles
+from ..stats.select import WIDTH, RadixQuantiles
 from ..stats.topk import TopK, spatial_extreme
 from . import report
 from .checkpoint import WorkDir
@@ -55,8 +55,9 @@ class Stream:
 
     def raw(self, acts: torch.Tensor) -> torch.Tensor:
         """The (B, U, h, w) activations this stream dissects, in the dtype they were computed in
-        (bf16 under autocast), or float32 when rotated (alpha > 0)."""
-        return rotate(acts, self.matrix)
+        (bf16 under autocast), or float32 when rotated (alpha > 0) or computed in float64."""
+        acts = rotate(acts, self.matrix)
+        return acts if acts.dtype in WIDTH else acts.float()
 
     def values(self, acts: torch.Tensor) -> torch.Tensor:
         """The same activations as float32 (exact: bf16 widens without rounding)."""

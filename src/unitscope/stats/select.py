@@ -126,7 +126,10 @@ class RadixQuantiles:
 
     def load_state_dict(self, state: dict) -> None:
         self.units, self.count = int(state["units"]), int(state["count"])
-        self.dtype = None if state["dtype"] is None else getattr(torch, state["dtype"])
+        names = {str(d).removeprefix("torch."): d for d in WIDTH}
+        if state["dtype"] is not None and state["dtype"] not in names:
+            raise ValueError(f"counts of unknown dtype {state['dtype']!r}")
+        self.dtype = None if state["dtype"] is None else names[state["dtype"]]
         self.counts = None if state["counts"] is None else state["counts"].clone()
 
 
