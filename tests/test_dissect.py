@@ -355,6 +355,26 @@ def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, mo
         assert (tmp_path / "killed" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes(), rel
 
 
+def test_thumbnails_beyond_the_kept_limit_are_decoded_again_identically(tmp_path, monkeypatch):
+    from unitscope.dissect import report
+    from unitscope.dissect import run as dissect_run
+
+    model, data = tiny_model(), random_broden(n=12, seed=6)
+    settings = dict(batch_size=4, progress=False, dataset=data, precision="fp32")
+    decoded = []
+    real_image_only = report.image_only
+    monkeypatch.setattr(report, "image_only", lambda *a: decoded.append(a[1]) or real_image_only(*a))
+    run_dissect(model, "mem", ["conv2"], tmp_path / "all", **settings)
+    assert decoded == []  # every top image's thumbnail came from the cache
+    monkeypatch.setattr(dissect_run, "KEPT_THUMBNAILS", 2)
+    run_dissect(model, "mem", ["conv2"], tmp_path / "two", **settings)
+    assert len(decoded) == len(set(decoded)) > 0
+    strips = sorted((tmp_path / "all" / "dissect" / "conv2").glob("*_top.jpg"))
+    assert len(strips) == 4
+    for path in strips:
+        assert (tmp_path / "two" / "dissect" / "conv2" / path.name).read_bytes() == path.read_bytes()
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     from unitscope.errors import CheckpointError
 

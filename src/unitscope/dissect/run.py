@@ -37,6 +37,7 @@ from .tally import tally_batch
 from .thresholds import exact_thresholds
 
 MAIN, BASELINE = "model", "baseline_random"
+KEPT_THUMBNAILS = 2048  # 128 px uint8 thumbnails held for the report: 100 MB at most
 
 
 @dataclass
@@ -362,10 +363,13 @@ class _Job:
         return tallies
 
     def _keep_thumbnails(self, payload: dict, wanted: set[int]) -> None:
-        """Keep the cached thumbnails of final top images (at most units x k of them)."""
+        """Keep the cached thumbnails of final top images, up to KEPT_THUMBNAILS (~100 MB); the
+        report decodes any others again."""
         if "thumbs" not in payload:
             return
         for i, index in enumerate(payload["thumb_indices"].tolist()):
+            if len(self.thumbs) >= KEPT_THUMBNAILS:
+                return
             if index in wanted and index not in self.thumbs:
                 self.thumbs[index] = payload["thumbs"][i].clone()
 
