@@ -176,7 +176,8 @@ _DIMMED = (torch.arange(256, dtype=torch.float64) * 0.2).round().to(torch.uint8)
 class _Images:
     """Top images' thumbnails with their dimmed copies, in an LRU cache shared by all units.
 
-    Thumbnails come from pass 2 (cached in pass 1); others (after a resume) are decoded again."""
+    Thumbnails come from pass 2 (cached in pass 1); others (after a resume in pass 2, or past
+    the number kept) are decoded again."""
 
     def __init__(self, dataset, kept: dict[int, torch.Tensor] | None = None, size: int = 512) -> None:
         self.dataset, self.kept, self.size, self.pairs = dataset, kept or {}, size, OrderedDict()
