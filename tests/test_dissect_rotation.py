@@ -50,14 +50,17 @@ def test_sparse_upsample_equals_a_dense_float64_upsample():
     """Only hot cells are expanded, yet the masks equal thresholding F.interpolate in float64."""
     g = torch.Generator().manual_seed(2)
     for (h, w), size in [((7, 7), (56, 56)), ((13, 17), (113, 100)), ((5, 9), (37, 61)), ((4, 4), (4, 4))]:
-        acts = torch.randn(3, 6, h, w, generator=g)
-        acts[:, 1] = torch.relu(acts[:, 1])  # mostly zero: a positive threshold of 0 is never crossed
-        acts[0, 2] = 0.0
-        dense = F.interpolate(acts.double(), size=size, mode="bilinear", align_corners=False)
-        for negative in (False, True):
-            t = torch.quantile(acts.transpose(0, 1).flatten(1).double(), 0.1 if negative else 0.9, dim=1)
-            want = dense < t.view(1, -1, 1, 1) if negative else dense > t.view(1, -1, 1, 1)
-            assert torch.equal(upsample_masks(acts, t, size, negative), want)
+        base = torch.randn(3, 6, h, w, generator=g)
+        base[:, 1] = torch.relu(base[:, 1])  # mostly zero: a positive threshold of 0 is never crossed
+        base[0, 2] = 0.0
+        # as the cache holds them: float32 or bf16, NCHW or channels_last
+        for acts in (base, base.contiguous(memory_format=torch.channels_last),
+                     base.bfloat16().contiguous(memory_format=torch.channels_last), base.double()):
+            dense = F.interpolate(acts.double(), size=size, mode="bilinear", align_corners=False)
+            for negative in (False, True):
+                t = torch.quantile(acts.transpose(0, 1).flatten(1).double(), 0.1 if negative else 0.9, dim=1)
+                want = dense < t.view(1, -1, 1, 1) if negative else dense > t.view(1, -1, 1, 1)
+                assert torch.equal(upsample_masks(acts, t, size, negative), want), (acts.dtype, acts.stride())
             assert 0 < int(want.sum()) < want.numel()
 
 

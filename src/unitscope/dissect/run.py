@@ -60,10 +60,6 @@ class Stream:
         acts = rotate(acts, self.matrix)
         return acts if acts.dtype in WIDTH else acts.float()
 
-    def values(self, acts: torch.Tensor) -> torch.Tensor:
-        """The same activations as float32 (exact: bf16 widens without rounding)."""
-        return self.raw(acts).float()
-
 
 @dataclass
 class Concepts:
@@ -214,6 +210,15 @@ def _compact(planes: torch.Tensor) -> torch.Tensor:
     return planes.to(torch.int16 if planes.numel() == 0 or int(planes.max()) < 2**15 else torch.int32)
 
 
+def _cacheable(acts: torch.Tensor) -> torch.Tensor:
+    """The tensor itself when it is dense and owns exactly its storage (channels_last from the
+    forward stays so: every reader takes either layout), else a compact copy."""
+    dense = acts.is_contiguous() or acts.is_contiguous(memory_format=torch.channels_last)
+    if dense and acts.untyped_storage().nbytes() == acts.numel() * acts.element_size():
+        return acts
+    return acts.contiguous()
+
+
 def _rows(acts: torch.Tensor) -> torch.Tensor:
     """(B, U, h, w) -> (positions, U); a view for channels_last activations."""
     return acts.permute(0, 2, 3, 1).reshape(-1, acts.shape[1])
@@ -272,7 +277,7 @@ class _Job:
         labels = LabelBatch.build([it.labels for it in batch.items], [it.whole for it in batch.items],
                                   self.concepts.label_category, len(self.concepts.categories),
                                   getattr(self.dataset, "segmentation_size", None))
-        acts = {f"{v}/{layer}": batch.acts[v][layer].detach().contiguous()
+        acts = {f"{v}/{layer}": _cacheable(batch.acts[v][layer].detach())
                 for v in self.variants for layer in self.layers}
         for stream in self.streams:
             raw = stream.raw(acts[f"{stream.variant}/{stream.layer}"])
@@ -350,10 +355,9 @@ class _Job:
             payload, labels = self._cached(b)
             self._keep_thumbnails(payload, wanted)
             for stream in self.streams:
-                values = stream.values(payload["acts"][f"{stream.variant}/{stream.layer}"])
+                raw = stream.raw(payload["acts"][f"{stream.variant}/{stream.layer}"])
                 for neg in self.signs:
-                    tally_batch(tallies[(stream.key, neg)], values, thresholds[(stream.key, neg)],
-                                labels, neg)
+                    tally_batch(tallies[(stream.key, neg)], raw, thresholds[(stream.key, neg)], labels, neg)
             bar.update(1)
             if (b + 1) % self.every == 0 or b + 1 == self.batches:
                 self._checkpoint2(tallies, b + 1, done=b + 1 == self.batches)
