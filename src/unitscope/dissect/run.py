@@ -284,9 +284,8 @@ class _Job:
             _check_finite(raw, stream, batch)
             self.counts[stream.key].update(_rows(raw))
             if stream.key in self.top:
-                values = raw.float()
-                best, where = spatial_extreme(values)
-                self.top[stream.key].update(best, batch.indices, where, values)
+                best, where = spatial_extreme(raw)
+                self.top[stream.key].update(best, batch.indices, where, raw)
         self.work.write_cache(batch.number, {
             "indices": batch.indices, "planes": _compact(labels.planes),
             "whole": labels.whole, "present": labels.present, "acts": acts, **self._thumbnails(batch)})

@@ -34,7 +34,7 @@ class TopK:
         values = scores.detach().double().t()
         imgs = images.view(1, -1).expand(self.units, -1).long()
         pos = positions.detach().long().transpose(0, 1)
-        bmaps = maps.detach().float().transpose(0, 1) if self.keep_maps else None
+        bmaps = maps.detach().transpose(0, 1) if self.keep_maps else None
         self._combine(values, imgs, pos, bmaps)
 
     def merge(self, other: TopK) -> TopK:
@@ -57,10 +57,20 @@ class TopK:
         self.images = images.gather(1, by_score)
         self.positions = positions.gather(1, full.unsqueeze(-1).expand(-1, -1, 2))
         if self.keep_maps and maps is not None:
-            old = self.maps if self.maps is not None else maps[:, :0]
-            both = torch.cat([old, maps], 1)
-            index = full.view(*full.shape, 1, 1).expand(-1, -1, *both.shape[2:])
-            self.maps = torch.gather(both, 1, index)
+            self.maps = self._winning_maps(full, maps)
+
+    def _winning_maps(self, full: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """The kept maps (units, k, h, w) float32: `full` indexes the old maps, then the new ones
+        (units, n, h, w), which are only gathered (and widened) for the winners."""
+        kept = 0 if self.maps is None else self.maps.shape[1]
+        def index(t: torch.Tensor) -> torch.Tensor:
+            return t.view(*full.shape, 1, 1).expand(*full.shape, *maps.shape[2:])
+
+        fresh = torch.gather(maps, 1, index((full - kept).clamp(min=0))).float()
+        if not kept:
+            return fresh
+        old = torch.gather(self.maps, 1, index(full.clamp(max=kept - 1)))
+        return torch.where((full < kept).view(*full.shape, 1, 1), old, fresh)
 
     def state_dict(self) -> dict:
         return {
@@ -85,8 +95,8 @@ class TopK:
 
 def spatial_extreme(acts: torch.Tensor, largest: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Per (image, unit) spatial max (or min) of (B, U, H, W) maps and its (x, y) position."""
-    flat = acts.flatten(2).float()
+    flat = acts.flatten(2)  # in the maps' own dtype: max and min are exact in any of them
     values, where = (flat.max(2) if largest else flat.min(2))
     width = acts.shape[3]
     positions = torch.stack([where % width, torch.div(where, width, rounding_mode="floor")], -1)
-    return values, positions
+    return values.float(), positions
