@@ -163,7 +163,7 @@ def rss_child(name: str, data: str, total: int, batch_size: int, scratch: str) -
     layers, size = CONFIGS[name]
     model = load(name)
     dataset = Repeat(BrodenDataset(data, size=size), total)
-    with tempfile.TemporaryDirectory(dir=scratch) as out:
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".bench-dissect-") as out:
         run_dissect(model, data, layers, out, batch_size=batch_size, progress=False, dataset=dataset,
                     top_k=0)
     print(json.dumps({"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

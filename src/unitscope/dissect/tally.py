@@ -71,7 +71,7 @@ def active_pixels(
     are filtered in their dtype against exact float32 limits, and only the hot ones are read
     into float64."""
     acts = acts if _dense(acts) else acts.contiguous()
-    _, units, h, w = acts.shape
+    h, w = acts.shape[2:]
     rows, cols = _axes(h, w, int(size[0]), int(size[1]))
     exact = thresholds if acts.dtype == torch.float64 else float32_limit(thresholds, negative)
     limit = exact.view(1, -1, 1, 1)
