@@ -225,6 +225,7 @@ def _rows(acts: torch.Tensor) -> torch.Tensor:
 
 
 def _check_finite(acts: torch.Tensor, stream: Stream, batch: Batch) -> None:
+    """NaN would silently poison thresholds and IoUs: stop, naming the images that caused it."""
     if bool(torch.isnan(acts).any()):
         first, last = int(batch.indices[0]), int(batch.indices[-1])
         raise DataError(f"layer '{stream.layer}' ({stream.variant}) gave NaN activations on images "
