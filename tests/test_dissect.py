@@ -375,6 +375,25 @@ def test_thumbnails_beyond_the_kept_limit_are_decoded_again_identically(tmp_path
         assert (tmp_path / "two" / "dissect" / "conv2" / path.name).read_bytes() == path.read_bytes()
 
 
+def test_a_cache_that_no_longer_matches_pass_1_is_a_clear_error(tmp_path, monkeypatch):
+    from unitscope.dissect import run as dissect_run
+    from unitscope.errors import CheckpointError
+
+    real = dissect_run.exact_thresholds
+
+    def after_tampering(*args):
+        path = next((tmp_path / "dissect" / ".work").rglob("b0000000.pt"))
+        payload = torch.load(path, weights_only=True)
+        payload["acts"]["model/conv2"] += 1.0
+        torch.save(payload, path)
+        return real(*args)
+
+    monkeypatch.setattr(dissect_run, "exact_thresholds", after_tampering)
+    with pytest.raises(CheckpointError, match="does not match pass 1"):
+        run_dissect(tiny_model(), "mem", ["conv2"], tmp_path, batch_size=4, progress=False,
+                    dataset=random_broden(n=8), precision="fp32")
+
+
 def test_resume_with_other_settings_is_refused(tmp_path):
     from unitscope.errors import CheckpointError
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import torch
 
+from ..errors import CheckpointError
 from ..stats.select import RadixQuantiles
 
 Rescan = Callable[[int], Iterator[Mapping[str, torch.Tensor]]]
@@ -30,9 +31,17 @@ def exact_thresholds(streams, counts: Mapping[str, RadixQuantiles], levels: Mapp
             for key, sel in selections.items():
                 if not sel.done:
                     sel.update(batch[key])
-        for sel in selections.values():
+        for key, sel in selections.items():
             if not sel.done:
-                sel.end_round()
+                _end_round(key, sel)
         round_number += 1
     results = {key: sel.result() for key, sel in selections.items()}
     return {(s.key, neg): results[s.key][q] for s in streams for neg, q in levels.items()}
+
+
+def _end_round(key: str, selection) -> None:
+    try:
+        selection.end_round()
+    except ValueError as exc:  # counts of pass 1 and of the rescan disagree
+        raise CheckpointError(f"{key}: the activation cache does not match pass 1 ({exc}); "
+                              "run again without --resume") from None
