@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("broden", metavar="BRODEN", help="a Broden-format directory (index.csv, ...)")
     parser.add_argument("layers", metavar="LAYERS", nargs="+", help="layer names (spaces or commas)")
-    parser.add_argument("--quantile", type=float, default=0.005, help="top fraction per unit (0.005)")
+    parser.add_argument("--quantile", type=float, default=0.005,
+                        help="top fraction per unit (0.005); thresholds are exact quantiles")
     parser.add_argument("--iou-threshold", type=float, default=0.04, help="detector if IoU > this (0.04)")
     parser.add_argument("--rotation", help="alphas for the random-basis test, e.g. 0,0.2,0.4,0.6,0.8,1")
     parser.add_argument("--negative", action="store_true", help="dissect the bottom quantile too")
