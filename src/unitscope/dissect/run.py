@@ -33,7 +33,7 @@ from ..stats.topk import TopK, spatial_extreme
 from . import report
 from .checkpoint import WorkDir
 from .rotation import rotate, rotation
-from .tally import tally_batch
+from .tally import is_dense, tally_batch
 from .thresholds import exact_thresholds
 
 MAIN, BASELINE = "model", "baseline_random"
@@ -213,8 +213,7 @@ def _compact(planes: torch.Tensor) -> torch.Tensor:
 def _cacheable(acts: torch.Tensor) -> torch.Tensor:
     """The tensor itself when it is dense and owns exactly its storage (channels_last from the
     forward stays so: every reader takes either layout), else a compact copy."""
-    dense = acts.is_contiguous() or acts.is_contiguous(memory_format=torch.channels_last)
-    if dense and acts.untyped_storage().nbytes() == acts.numel() * acts.element_size():
+    if is_dense(acts) and acts.untyped_storage().nbytes() == acts.numel() * acts.element_size():
         return acts
     return acts.contiguous()
 

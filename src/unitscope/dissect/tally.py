@@ -70,7 +70,7 @@ def active_pixels(
     acts are read as they are (bf16 and channels_last from the cache need no conversion): cells
     are filtered in their dtype against exact float32 limits, and only the hot ones are read
     into float64."""
-    acts = acts if _dense(acts) else acts.contiguous()
+    acts = acts if is_dense(acts) else acts.contiguous()
     h, w = acts.shape[2:]
     rows, cols = _axes(h, w, int(size[0]), int(size[1]))
     exact = thresholds if acts.dtype == torch.float64 else float32_limit(thresholds, negative)
@@ -93,20 +93,25 @@ def active_pixels(
         yield i[k], u[k], ys[k, 0] + r, xs[k, 0] + c[m]
 
 
-def _dense(t: torch.Tensor) -> bool:
+def is_dense(t: torch.Tensor) -> bool:
+    """Contiguous in NCHW or in channels_last order: one block of memory, no gaps."""
     return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
+
+
+def _memory_order(t: torch.Tensor) -> list[int]:
+    """Dimensions from the outermost to the innermost in memory."""
+    return sorted(range(t.dim()), key=lambda d: -t.stride(d))
 
 
 def _storage(t: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
     """A dense tensor's elements as one flat view in memory order, and its strides into it."""
-    order = sorted(range(t.dim()), key=lambda d: -t.stride(d))
-    return t.permute(order).reshape(-1), t.stride()
+    return t.permute(_memory_order(t)).reshape(-1), t.stride()
 
 
 def _nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """torch.nonzero(mask, as_tuple=True), walked in memory order (2x faster for channels_last;
     the order of the cells does not matter to the tally)."""
-    order = sorted(range(mask.dim()), key=lambda d: -mask.stride(d))
+    order = _memory_order(mask)
     found = torch.nonzero(mask.permute(order), as_tuple=True)
     return tuple(found[order.index(d)] for d in range(mask.dim()))
 

@@ -63,6 +63,7 @@ class TopK:
         """The kept maps (units, k, h, w) float32: `full` indexes the old maps, then the new ones
         (units, n, h, w), which are only gathered (and widened) for the winners."""
         kept = 0 if self.maps is None else self.maps.shape[1]
+
         def index(t: torch.Tensor) -> torch.Tensor:
             return t.view(*full.shape, 1, 1).expand(*full.shape, *maps.shape[2:])
 
