@@ -24,9 +24,9 @@ class _Axis:
     """One axis of a bilinear resize: each output index reads source i0 and i1 with weights
     w0 and w1 (float64), and each source index s is the i0 of the output range first[s] + count[s].
 
-    Per source index, tabled once: its block of output indices (block, padded to the longest),
-    their weights (block_w0, block_w1; NaN at padding, so padded pixels never count) and the
-    other source index they read (next)."""
+    Per source index, tabled once: the first output index of its block (start), the block's
+    weights (block_w0, block_w1, padded to the longest block with NaN, so padded pixels never
+    count) and the other source index they read (next)."""
 
     def __init__(self, n_in: int, n_out: int) -> None:
         dst = torch.arange(n_out, dtype=torch.float64)
@@ -38,9 +38,10 @@ class _Axis:
         self.first = torch.cumsum(self.count, 0) - self.count
         span = torch.arange(int(self.count.max()))
         padding = span >= self.count.unsqueeze(1)
-        self.block = (self.first.unsqueeze(1) + span).clamp(max=n_out - 1)
-        self.block_w0 = self.w0[self.block].masked_fill(padding, float("nan"))
-        self.block_w1 = self.w1[self.block].masked_fill(padding, float("nan"))
+        self.start = self.first.clamp(max=n_out - 1)
+        block = (self.first.unsqueeze(1) + span).clamp(max=n_out - 1)
+        self.block_w0 = self.w0[block].masked_fill(padding, float("nan"))
+        self.block_w1 = self.w1[block].masked_fill(padding, float("nan"))
         source = torch.arange(n_in)
         self.next = torch.where(source < n_in - 1, source + 1, source)
 
@@ -81,16 +82,22 @@ def active_pixels(
     step = max(1, CHUNK_PIXELS // (int(rows.count.max()) * int(cols.count.max())))
     for start in range(0, image.numel(), step):
         cells = slice(start, start + step)
-        i, u = image[cells], unit[cells]
-        first = i * strides[0] + u * strides[1]
-        upper, lower, above, below, ys, xs = _cell_rows(flat, first, strides[2:], cy[cells], cx[cells],
-                                                        rows, cols)
-        k, c = _columns_that_may_cross(upper, lower, thresholds[u].unsqueeze(1), negative)
-        value = upper[k, c].unsqueeze(1) * above[k] + lower[k, c].unsqueeze(1) * below[k]  # (M, R)
-        limit64 = thresholds[u[k]].unsqueeze(1)
+        i, u, y, x = image[cells], unit[cells], cy[cells], cx[cells]
+        upper, lower = _cell_rows(flat, i * strides[0] + u * strides[1], strides[2:], y, x, rows, cols)
+        k, c = _columns_that_may_cross(upper, lower, _pick(thresholds, u).unsqueeze(1), negative)
+        at, y, u = k * upper.shape[1] + c, _pick(y, k), _pick(u, k)
+        value = (_pick(upper.view(-1), at).unsqueeze(1) * _pick(rows.block_w0, y)
+                 + _pick(lower.view(-1), at).unsqueeze(1) * _pick(rows.block_w1, y))  # (M, R)
+        limit64 = _pick(thresholds, u).unsqueeze(1)
         m, r = torch.nonzero(value < limit64 if negative else value > limit64, as_tuple=True)
-        k = k[m]
-        yield i[k], u[k], ys[k, 0] + r, xs[k, 0] + c[m]
+        k = _pick(k, m)
+        yield (_pick(i, k), _pick(u, m), _pick(rows.start, _pick(y, m)) + r,
+               _pick(cols.start, _pick(x, k)) + _pick(c, m))
+
+
+def _pick(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """table[index] along the first axis; index_select is ~2x faster than advanced indexing here."""
+    return table.index_select(0, index)
 
 
 def is_dense(t: torch.Tensor) -> bool:
@@ -117,21 +124,20 @@ def _nonzero(mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def _cell_rows(flat: torch.Tensor, first: torch.Tensor, strides: tuple[int, int], cy: torch.Tensor,
-               cx: torch.Tensor, rows: _Axis, cols: _Axis):
+               cx: torch.Tensor, rows: _Axis, cols: _Axis) -> tuple[torch.Tensor, torch.Tensor]:
     """For the output blocks whose top-left source cell is (cy, cx) in the maps at flat[first]
     (row and column strides `strides`): float64 values along the block's top and bottom source
-    rows at its output columns, upper and lower (K, C), the row weights above and below (K, R),
-    and the output rows (K, R) and columns (K, C). Padding has NaN weights, which compare false.
-    A pixel is upper * above + lower * below: PyTorch's bilinear formula; it agrees with
-    F.interpolate in float64 to ~1e-15 (measured), not bit for bit, which flips a pixel only at
-    an exact tie."""
+    rows at its output columns, upper and lower (K, C). Padding columns are NaN, which compares
+    false. A pixel is upper * w0 + lower * w1 (its row's weights): PyTorch's bilinear formula; it
+    agrees with F.interpolate in float64 to ~1e-15 (measured), not bit for bit, which flips a
+    pixel only at an exact tie."""
     sy, sx = strides
-    top, bottom = first + cy * sy, first + rows.next[cy] * sy
-    left, right = cx * sx, cols.next[cx] * sx
-    wl, wr = cols.block_w0[cx], cols.block_w1[cx]
-    upper = flat[top + left].double().unsqueeze(1) * wl + flat[top + right].double().unsqueeze(1) * wr
-    lower = flat[bottom + left].double().unsqueeze(1) * wl + flat[bottom + right].double().unsqueeze(1) * wr
-    return upper, lower, rows.block_w0[cy], rows.block_w1[cy], rows.block[cy], cols.block[cx]
+    top, bottom = first + cy * sy, first + _pick(rows.next, cy) * sy
+    left, right = cx * sx, _pick(cols.next, cx) * sx
+    corners = _pick(flat, torch.cat([top + left, top + right, bottom + left, bottom + right]))
+    tl, tr, bl, br = corners.double().unsqueeze(1).chunk(4)
+    wl, wr = _pick(cols.block_w0, cx), _pick(cols.block_w1, cx)
+    return tl * wl + tr * wr, bl * wl + br * wr
 
 
 def _columns_that_may_cross(upper: torch.Tensor, lower: torch.Tensor, limit: torch.Tensor,
