@@ -63,14 +63,15 @@ def load(name: str):
     return load_model(name, weights=None if name == "resnet18" else "DEFAULT")
 
 
-def bare_forward(model, dataset, layers, batch_size, precision, workers=0) -> float:
-    """Images/s of the scan with no consumer: data loading + forward to the deepest layer."""
+def bare_forward(model, dataset, layers, batch_size, precision, workers=0) -> tuple[float, float]:
+    """Images/s of the scan with no consumer (data loading + forward to the deepest layer), and
+    its CPU milliseconds per image (all threads): steadier than wall time on a shared machine."""
     warm = Repeat(dataset, min(len(dataset), 2 * batch_size))
     scan({"model": model}, warm, layers, [], batch_size, precision=precision, progress=False)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     scan({"model": model}, dataset, layers, [], batch_size, precision=precision, progress=False,
          workers=workers)
-    return len(dataset) / (time.perf_counter() - start)
+    return len(dataset) / (time.perf_counter() - start), 1e3 * (time.process_time() - cpu) / len(dataset)
 
 
 def unitscope_dissect(model, data, dataset, layers, batch_size, precision, out, top_k=5, workers=0) -> dict:
@@ -95,10 +96,10 @@ def unitscope_dissect(model, data, dataset, layers, batch_size, precision, out, 
         setattr(dissect_run._Job, name, timed(name, fn))
     dissect_run.report.write = timed("report", saved_write)
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         run_dissect(model, data, layers, out, batch_size=batch_size, precision=precision, progress=False,
                     dataset=dataset, top_k=top_k, workers=workers)
-        total = time.perf_counter() - start
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         for name, fn in saved.items():
             setattr(dissect_run._Job, name, fn)
@@ -106,7 +107,7 @@ def unitscope_dissect(model, data, dataset, layers, batch_size, precision, out, 
     streaming = seconds["pass1"] + seconds["thresholds"] + seconds["pass2"]
     return {"end_to_end": len(dataset) / total, "streaming": len(dataset) / streaming,
             "pass2_share": seconds["pass2"] / streaming, "report_s": seconds["report"],
-            "setup_s": total - streaming - seconds["report"]}
+            "setup_s": total - streaming - seconds["report"], "cpu_ms": 1e3 * cpu / len(dataset)}
 
 
 def trends(data: Path, out: Path, batch_size: int) -> None:
@@ -206,10 +207,10 @@ def main() -> None:
         layers, size = CONFIGS[name]
         model = load(name)
         dataset = Repeat(BrodenDataset(data, size=size), args.images)
-        bare, ours = 0.0, None
+        bare, bare_cpu, ours = 0.0, 0.0, None
         for _ in range(args.repeat):  # alternate, keep the best of each: this machine's noise is large
-            bare = max(bare, bare_forward(model, dataset, layers, args.batch_size, args.precision,
-                                          args.workers))
+            rate, cpu = bare_forward(model, dataset, layers, args.batch_size, args.precision, args.workers)
+            bare, bare_cpu = max(bare, rate), cpu if rate >= bare else bare_cpu
             with tempfile.TemporaryDirectory(dir=args.scratch, prefix=".bench-dissect-") as out:
                 run = unitscope_dissect(model, data, dataset, layers, args.batch_size, args.precision, out,
                                         workers=args.workers)
@@ -218,7 +219,8 @@ def main() -> None:
                 f" | unitscope streaming {ours['streaming']:.1f} img/s ({ours['streaming'] / bare:.2f}x "
                 f"bare; pass 2 {100 * ours['pass2_share']:.0f}% of it) | end to end {ours['end_to_end']:.1f}"
                 f" img/s ({ours['end_to_end'] / bare:.2f}x; fixed: report {ours['report_s']:.1f}s, "
-                f"setup {ours['setup_s']:.1f}s)")
+                f"setup {ours['setup_s']:.1f}s) | CPU ms/image: bare {bare_cpu:.1f}, unitscope "
+                f"{ours['cpu_ms']:.1f} ({bare_cpu / ours['cpu_ms']:.2f}x)")
         if not args.no_reference:
             ref = store_everything(model, dataset, layers, args.batch_size, args.precision)
             line += (f" | store-all {ref:.1f} img/s (unitscope end to end {ours['end_to_end'] / ref:.1f}x, "
