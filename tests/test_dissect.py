@@ -196,6 +196,16 @@ def test_uneven_batches_give_the_reference_thresholds_and_labels(tmp_path):
         assert abs(entry["iou"] - ref[:, u].max()) < 1e-6
 
 
+def test_a_loading_process_gives_the_same_tally_as_loading_in_process(tmp_path):
+    """workers=1 ships items across as numpy arrays; the tally must not notice."""
+    model, data = tiny_model(), random_broden(n=12, seed=2)
+    for workers in (0, 1):
+        run_dissect(model, "mem", ["conv2"], tmp_path / f"w{workers}", quantile=0.05, precision="fp32",
+                    batch_size=5, progress=False, dataset=data, workers=workers)
+    tallies = [(tmp_path / f"w{w}" / "dissect" / "conv2" / "tally.csv").read_text() for w in (0, 1)]
+    assert tallies[0] == tallies[1] and tallies[0].count("\n") == 5
+
+
 # ---- planted detectors -------------------------------------------------------------------------
 
 PLANTED_TABLE = {1: ("gray-c", "color"), 2: ("red-c", "color"), 3: ("box", "object"),

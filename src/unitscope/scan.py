@@ -7,11 +7,13 @@ accumulators of bounded size remember anything.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -50,6 +52,39 @@ def _collate(pairs):
     return pairs
 
 
+def _to_numpy(value: Any) -> Any:
+    """Tensors inside items as numpy arrays: they cross from a worker process as bytes in the
+    pipe, ~7x cheaper for the main process here than torch's shared-memory handles (measured)."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy()
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_numpy(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _to_numpy(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
+
+
+def _from_numpy(value: Any) -> Any:
+    """The inverse of `_to_numpy`, without copies."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, dict):
+        return {k: _from_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_from_numpy(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _from_numpy(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
+
+
+def _collate_numpy(pairs):
+    return _to_numpy(pairs)
+
+
 def batches(dataset, batch_size: int, start_batch: int = 0, workers: int = 0) -> Iterator[tuple]:
     """(batch number, indices, items) in dataset order, starting at batch `start_batch`."""
     start = start_batch * batch_size
@@ -57,9 +92,10 @@ def batches(dataset, batch_size: int, start_batch: int = 0, workers: int = 0) ->
         return
     loader = DataLoader(
         _Indexed(dataset, start), batch_size=batch_size, shuffle=False,
-        num_workers=workers, collate_fn=_collate,
+        num_workers=workers, collate_fn=_collate_numpy if workers else _collate,
     )
     for number, pairs in enumerate(loader, start=start_batch):
+        pairs = _from_numpy(pairs) if workers else pairs
         indices = torch.tensor([i for i, _ in pairs], dtype=torch.long)
         yield number, indices, [item for _, item in pairs]
 
