@@ -442,3 +442,28 @@ def test_baseline_and_rotation_sections(tmp_path):
     assert [e["alpha"] for e in result["rotation"]] == [0.0, 0.5, 1.0]
     assert (tmp_path / "dissect" / "baseline_random" / "conv2" / "tally.csv").is_file()
     assert (tmp_path / "dissect" / "rotation.png").is_file()
+
+
+def test_masked_strips_show_each_image_inside_its_mask_and_dimmed_outside():
+    from unitscope.dissect.report import masked_strips
+
+    images = torch.randint(0, 256, (4, 8, 8, 3), dtype=torch.uint8)  # 2 units x k = 2 tiles of 8 px
+    maps = torch.zeros(4, 2, 2)
+    maps[:, 0, 0] = 1.0  # each map is hot in its top-left cell only
+    strips = masked_strips(images, maps, torch.full((4,), 0.5, dtype=torch.float64), k=2, gap=2)
+    assert strips.shape == (2, 8, 18, 3) and bool((strips[:, :, 8:10] == 255).all())
+    up = F.interpolate(maps.unsqueeze(1), size=(8, 8), mode="bilinear", align_corners=False)[:, 0] > 0.5
+    for tile in range(4):
+        shown = strips[tile // 2, :, (tile % 2) * 10 : (tile % 2) * 10 + 8]
+        dimmed = (images[tile].double() * 0.2).round().to(torch.uint8)
+        assert torch.equal(shown, torch.where(up[tile].unsqueeze(-1), images[tile], dimmed))
+    assert 0 < int(up.sum()) < up.numel()
+
+
+def test_report_background_errors_surface_and_threads_are_restored(tmp_path):
+    from unitscope.dissect.report import _Background
+
+    threads = torch.get_num_threads()
+    with pytest.raises(OSError), _Background() as background:
+        background.strip(torch.zeros(4, 4, 3, dtype=torch.uint8), tmp_path / "no such folder" / "0_top.jpg")
+    assert torch.get_num_threads() == threads

@@ -8,7 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -174,25 +175,24 @@ _DIMMED = (torch.arange(256, dtype=torch.float64) * 0.2).round().to(torch.uint8)
 
 
 class _Images:
-    """Top images' thumbnails with their dimmed copies, in an LRU cache shared by all units.
+    """Top images' thumbnails, (t, t, 3) uint8, in an LRU cache shared by all units.
 
     Thumbnails come from pass 2 (cached in pass 1); others (after a resume in pass 2, or past
     the number kept) are decoded again."""
 
     def __init__(self, dataset, kept: dict[int, torch.Tensor] | None = None, size: int = 512) -> None:
-        self.dataset, self.kept, self.size, self.pairs = dataset, kept or {}, size, OrderedDict()
+        self.dataset, self.kept, self.size, self.pictures = dataset, kept or {}, size, OrderedDict()
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(thumbnail, dimmed thumbnail), uint8 (3, t, t)."""
-        if index not in self.pairs:
+    def __getitem__(self, index: int) -> torch.Tensor:
+        if index not in self.pictures:
             thumb = self.kept.get(index)
             if thumb is None:
                 thumb = thumbnails(image_only(self.dataset, index)[0][None])[0]
-            self.pairs[index] = (thumb, _DIMMED[thumb.long()])
-            if len(self.pairs) > self.size:
-                self.pairs.popitem(last=False)
-        self.pairs.move_to_end(index)
-        return self.pairs[index]
+            self.pictures[index] = thumb.permute(1, 2, 0).contiguous()
+            if len(self.pictures) > self.size:
+                self.pictures.popitem(last=False)
+        self.pictures.move_to_end(index)
+        return self.pictures[index]
 
 
 def save_strip(array: np.ndarray, path: Path) -> Path:
@@ -203,22 +203,60 @@ def save_strip(array: np.ndarray, path: Path) -> Path:
     return path
 
 
-def masked_tiles(images: torch.Tensor, dimmed: torch.Tensor, maps: torch.Tensor,
-                 thresholds: torch.Tensor) -> torch.Tensor:
-    """(n, t, t, 3) uint8 tiles: images inside their maps' masks (maps upsampled bilinearly to
-    the thumbnail size, above float64 thresholds), dimmed copies outside. Inputs (n, 3, t, t)."""
-    h, w = images.shape[2:]
-    up = F.interpolate(maps.unsqueeze(1).float(), size=(h, w), mode="bilinear", align_corners=False)
-    mask = up > float32_limit(thresholds, negative=False).view(-1, 1, 1, 1)
-    return torch.where(mask, images, dimmed).permute(0, 2, 3, 1)
+def masked_strips(images: torch.Tensor, maps: torch.Tensor, thresholds: torch.Tensor, k: int,
+                  gap: int = 2) -> torch.Tensor:
+    """Images (n * k, t, t, 3) uint8, k per unit, as one strip per unit (n, t, k * t + gaps, 3):
+    each image shown inside its map's mask (the map upsampled bilinearly to the thumbnail size,
+    above a float64 threshold) and dimmed outside, side by side with white gaps. The tiles are
+    written straight into the strips, so each strip is one contiguous block."""
+    n, t = images.shape[0] // k, images.shape[1]
+    up = F.interpolate(maps.unsqueeze(1).float(), size=(t, t), mode="bilinear", align_corners=False)
+    inside = torch.nonzero((up > float32_limit(thresholds, negative=False).view(-1, 1, 1, 1)).view(-1))[:, 0]
+    pixels = images.reshape(-1, 3)  # masks are sparse: dim everything, then copy the pixels inside
+    tiles = _DIMMED.index_select(0, images.reshape(-1).int()).view_as(pixels)
+    tiles.index_copy_(0, inside, pixels.index_select(0, inside))
+    tiles = tiles.view(n, k, t, t, 3)
+    width = k * (t + gap) - gap
+    out = torch.full((n, t, width, 3), 255, dtype=torch.uint8)
+    out.as_strided((n, t, k, t, 3), (t * width * 3, width * 3, (t + gap) * 3, 3, 1)).copy_(
+        tiles.permute(0, 2, 1, 3, 4))  # (n, k, y, x, c) -> (n, y, k, x, c): the strips' layout
+    return out
 
 
-def strips(tiles: torch.Tensor, k: int, gap: int = 2) -> torch.Tensor:
-    """Tiles (n * k, t, t, 3), k per unit, side by side with white gaps: (n, t, k * t + gaps, 3)."""
-    n, t = tiles.shape[0] // k, tiles.shape[1]
-    out = torch.full((n, t, k, t + gap, 3), 255, dtype=torch.uint8)
-    out[:, :, :, :t] = tiles.reshape(n, k, t, t, 3).transpose(1, 2)
-    return out.view(n, t, k * (t + gap), 3)[:, :, : k * (t + gap) - gap]
+class _Background:
+    """Threads for the report's slow, GIL-free parts: JPEG encoding and file writes of the strips
+    (two threads), and the matplotlib charts (one thread, as matplotlib is not thread-safe), so
+    they overlap the tensor work of the next strips. Leaving the block waits and re-raises."""
+
+    QUEUED_STRIPS = 64  # ~16 MB of strips waiting at most
+
+    def __init__(self) -> None:
+        self.strips = ThreadPoolExecutor(max_workers=2)
+        self.charts = ThreadPoolExecutor(max_workers=1)
+        self.pending: list[Future] = []
+        self.queued: deque[Future] = deque()
+
+    def strip(self, row: torch.Tensor, path: Path) -> None:
+        while len(self.queued) >= self.QUEUED_STRIPS:
+            self.queued.popleft().result()
+        self.queued.append(self.strips.submit(save_strip, row.numpy(), path))
+        self.pending.append(self.queued[-1])
+
+    def chart(self, draw, *args) -> None:
+        self.pending.append(self.charts.submit(draw, *args))
+
+    def __enter__(self) -> _Background:
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the foreground's tensor work takes one core, the threads the other
+        return self
+
+    def __exit__(self, error_type, *exc) -> None:
+        self.strips.shutdown(wait=True)
+        self.charts.shutdown(wait=True)
+        torch.set_num_threads(self.threads)
+        if error_type is None:  # else the error in the foreground is the one to report
+            for done in self.pending:
+                done.result()
 
 
 class _Writer:
@@ -233,6 +271,7 @@ class _Writer:
         self.tally_files: list[str] = []
         self.charts: list[str] = []
         self.curve: list[dict[str, Any]] = []
+        self.background = _Background()
 
     def layer(self, stream, negative: bool, tally: IoUTally) -> tuple[dict[str, Any], dict[str, Any]]:
         """Write one layer's tally.csv, chart and top images; return (summary, dissect.json entry)."""
@@ -246,12 +285,13 @@ class _Writer:
         write_tally_csv(csv_path, rows, self.concepts.categories)
         chart = folder.parent / f"{stream.layer}{'_negative' if negative else ''}_detectors.png"
         title = f"{self.model.name} {stream.layer}{' (negative)' if negative else ''}"
-        bar_chart(chart, title + ("" if main else " random weights"),
-                  {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
-                   for name, key in (("distinct top labels", "distinct_top_labels"),
-                                     ("per-category (paper)", "per_category"))})
+        self.background.chart(bar_chart, chart, title + ("" if main else " random weights"),
+                              {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
+                               for name, key in (("distinct top labels", "distinct_top_labels"),
+                                                 ("per-category (paper)", "per_category"))})
         threshold = self.thresholds[(stream.key, negative)]
-        tops = {} if negative else _top_images(self.run_dir, folder, stream, self.top, self.images, threshold)
+        tops = {} if negative else _top_images(self.run_dir, folder, stream, self.top, self.images, threshold,
+                                               self.background)
         entry = {**summary, "chart": self.run_dir.relative(chart), "tally": self.run_dir.relative(csv_path),
                  "units": {f"{stream.layer}:{r['unit']}": {
                      "label": r["label"], "category": r["category"], "iou": r["iou"],
@@ -268,7 +308,7 @@ class _Writer:
         title = f"{self.model.name}: unique detectors per category (per-category definition)"
         series = {layer: {c: v["per_category"] for c, v in e["unique_per_category"].items()}
                   for layer, e in layers.items()}
-        bar_chart(path, title, series)
+        self.background.chart(bar_chart, path, title, series)
         self.charts.insert(0, self.run_dir.relative(path))
 
 
@@ -277,8 +317,20 @@ def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tal
           ) -> dict[str, Any]:
     """Write every dissection artifact and register them; returns the dissect.json content."""
     writer = _Writer(run_dir, model, dataset, concepts, thresholds, top, iou_threshold, thumbs)
+    with writer.background:
+        result = _write_all(writer, len(dataset), broden, streams, signs, tallies, quantile, iou_threshold)
+    write_json_atomic(writer.base / "dissect.json", result)
+    run_dir.register("dissect", {"json": "dissect/dissect.json", "tally": writer.tally_files,
+                                 "charts": writer.charts}, model=model.name)
+    return result
+
+
+def _write_all(writer: _Writer, images: int, broden, streams, signs, tallies, quantile: float,
+               iou_threshold: float) -> dict[str, Any]:
+    """Every per-layer artifact, charts and strips handed to the background threads."""
+    concepts, run_dir = writer.concepts, writer.run_dir
     result: dict[str, Any] = {"dataset": str(broden), "quantile": quantile, "iou_threshold": iou_threshold,
-                              "exact_quantiles": True, "images": len(dataset),
+                              "exact_quantiles": True, "images": images,
                               "categories": list(concepts.categories), "layers": {}}
     rotated = len({s.alpha for s in streams}) > 1
     for stream in streams:
@@ -298,17 +350,15 @@ def write(run_dir: RunDir, model, dataset, broden, streams, signs, concepts, tal
     writer.overall_chart(result["layers"])
     if writer.curve:
         result["rotation"] = writer.curve
-        rotation_chart(writer.base / "rotation.png", writer.curve)
+        writer.background.chart(rotation_chart, writer.base / "rotation.png", writer.curve)
         writer.charts.append(run_dir.relative(writer.base / "rotation.png"))
-    write_json_atomic(writer.base / "dissect.json", result)
-    run_dir.register("dissect", {"json": "dissect/dissect.json", "tally": writer.tally_files,
-                                 "charts": writer.charts}, model=model.name)
     return result
 
 
 def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images, threshold: torch.Tensor,
-                chunk: int = 16) -> dict[int, list[str]]:
-    """One strip per unit of its top images, masked at its threshold; rendered in unit chunks."""
+                background: _Background, chunk: int = 16) -> dict[int, list[str]]:
+    """One strip per unit of its top images, masked at its threshold; rendered in unit chunks
+    here, encoded and written by the background threads."""
     acc = top.get(stream.key)
     if acc is None or acc.maps is None or acc.images.shape[1] == 0:
         return {}
@@ -316,12 +366,11 @@ def _top_images(run_dir: RunDir, folder: Path, stream, top, images: _Images, thr
     folder.mkdir(parents=True, exist_ok=True)
     for start in range(0, stream.units, chunk):
         units = list(range(start, min(stream.units, start + chunk)))
-        pics, dimmed = zip(*[images[i] for u in units for i in indices[u]], strict=True)
+        pics = torch.stack([images[i] for u in units for i in indices[u]])
         maps = acc.maps[units[0] : units[-1] + 1].reshape(-1, *acc.maps.shape[2:])
-        limits = threshold[units].repeat_interleave(k)
-        rows = strips(masked_tiles(torch.stack(pics), torch.stack(dimmed), maps, limits), k)
+        rows = masked_strips(pics, maps, threshold[units].repeat_interleave(k), k)
         for u, row in zip(units, rows, strict=True):
             path = folder / f"{u}_top.jpg"
-            save_strip(row.contiguous().numpy(), path)
+            background.strip(row, path)
             paths[u] = [run_dir.relative(path)]
     return paths
