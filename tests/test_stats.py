@@ -176,3 +176,31 @@ def test_label_batch_image_with_only_whole_labels_keeps_the_size():
     assert batch.size == (4, 4)
     assert batch.label_pixels().tolist() == [0.0, 16.0, 16.0]
     assert batch.present.tolist() == [[True, False], [False, True]]
+
+
+def test_label_combinations_rebuild_every_pixel_and_are_distinct(monkeypatch):
+    from unitscope.stats import iou
+
+    sorts, unique = [], torch.unique
+    monkeypatch.setattr(iou.torch, "unique", lambda *a, **k: sorts.append(1) or unique(*a, **k))
+    g = torch.Generator().manual_seed(0)
+    for high in (4, 700):  # few labels: renumbered by table; many: the last plane needs the sort
+        planes = torch.randint(0, high, (2, 3, 40, 40), generator=g)
+        combo, combos, image = iou._combinations(planes, 1000)
+        assert torch.equal(combos[combo].permute(0, 3, 1, 2), planes)
+        assert torch.equal(image[combo], torch.arange(2).view(2, 1, 1).expand(2, 40, 40))
+        assert len(sorts) == (high == 700)
+        rows = torch.cat([image.unsqueeze(1), combos], 1)
+        assert unique(rows, dim=0).shape[0] == rows.shape[0] == int(combo.max()) + 1
+
+
+def test_a_label_twice_on_a_pixel_counts_once():
+    cats = torch.tensor([-1, 0, 1])
+    part = torch.zeros(2, 4, 4, dtype=torch.long)
+    part[0, :2], part[1, :, :2] = 1, 1  # label 1 on two part levels; they overlap on a 2x2 corner
+    part[0, 3, 3] = 2  # and the whole-image label 2 once more on a pixel
+    batch = LabelBatch.build([{"part": part}], [{"scene": [2]}], cats, 2)
+    assert batch.label_pixels().tolist() == [0.0, 12.0, 16.0]
+    tally = IoUTally(1, cats, 2)
+    tally.update(torch.ones(1, 4, 4, dtype=torch.bool), torch.tensor([0]), torch.tensor([0]), batch)
+    assert tally.intersection[:, 0].tolist() == [0.0, 12.0, 16.0]

@@ -205,9 +205,10 @@ def run_dissect(
     return result
 
 
-def _compact(planes: torch.Tensor) -> torch.Tensor:
-    """Label planes in the smallest integer type that holds them (int16 for Broden's 1198 labels)."""
-    return planes.to(torch.int16 if planes.numel() == 0 or int(planes.max()) < 2**15 else torch.int32)
+def _compact(numbers: torch.Tensor) -> torch.Tensor:
+    """Label or combination numbers in the smallest integer type that holds them (int16 for
+    Broden's 1198 labels and a batch's few hundred combinations)."""
+    return numbers.to(torch.int16 if numbers.numel() == 0 or int(numbers.max()) < 2**15 else torch.int32)
 
 
 def _cacheable(acts: torch.Tensor) -> torch.Tensor:
@@ -287,8 +288,9 @@ class _Job:
                 best, where = spatial_extreme(raw)
                 self.top[stream.key].update(best, batch.indices, where, raw)
         self.work.write_cache(batch.number, {
-            "indices": batch.indices, "planes": _compact(labels.planes),
-            "whole": labels.whole, "present": labels.present, "acts": acts, **self._thumbnails(batch)})
+            "indices": batch.indices, "combo": _compact(labels.combo), "combos": _compact(labels.combos),
+            "combo_image": labels.combo_image, "whole": labels.whole, "present": labels.present,
+            "acts": acts, **self._thumbnails(batch)})
         if (batch.number + 1) % self.every == 0:
             self._checkpoint1(batch.number + 1, done=False)
 
@@ -311,7 +313,8 @@ class _Job:
 
     def _cached(self, batch: int) -> tuple[dict, LabelBatch]:
         payload = self.work.read_cache(batch)
-        labels = LabelBatch(payload["planes"].long(), payload["whole"], payload["present"])
+        labels = LabelBatch(payload["combo"], payload["combos"].long(), payload["combo_image"],
+                            payload["whole"], payload["present"])
         return payload, labels
 
     # ---- thresholds ------------------------------------------------------------------------

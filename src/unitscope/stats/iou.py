@@ -2,15 +2,15 @@
 
 Counts are float64 sums of pixel counts (exact integers below 2**53), so shards add up to
 exactly one pass. Intersections for all (unit, concept) pairs of a batch come from one
-`bincount` over the active pixels and one matrix product for whole-image labels: no loop over
-units or concepts.
+`bincount` of the active pixels by (unit, the pixel's label combination), spread to labels
+through the small combination table, and one matrix product for whole-image labels: no loop
+over units or concepts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import torch
 
@@ -19,19 +19,24 @@ from ..errors import DataError
 
 @dataclass
 class LabelBatch:
-    """The concept labels of a batch of images, deduplicated so every pixel has each label once.
+    """The concept labels of a batch of images, as each pixel's *combination* of labels.
 
-    planes: (B, P, sh, sw) global label numbers, 0 = none; whole: (B, C) whole-image labels;
-    present: (B, K) which categories have a label in each image.
+    A batch has a few hundred distinct (image, labels of a pixel) combinations against ~10^5
+    pixels, so pixels carry a combination number and the labels live in a small table, each
+    label at most once per combination. combo: (B, sh, sw) combination of each pixel; combos:
+    (K, P) its label numbers (0 = none); combo_image: (K,) its image; whole: (B, C) whole-image
+    labels; present: (B, num_categories) which categories have a label in each image.
     """
 
-    planes: torch.Tensor
+    combo: torch.Tensor
+    combos: torch.Tensor
+    combo_image: torch.Tensor
     whole: torch.Tensor
     present: torch.Tensor
 
     @property
     def size(self) -> tuple[int, int]:
-        return int(self.planes.shape[2]), int(self.planes.shape[3])
+        return int(self.combo.shape[1]), int(self.combo.shape[2])
 
     @classmethod
     def build(
@@ -58,28 +63,59 @@ class LabelBatch:
         if planes.numel() and int(planes.max()) >= num_labels:
             raise DataError(f"segmentation label {int(planes.max())} is not in label.csv")
         wmat[:, 0] = False
-        planes = _dedupe(planes, wmat)
+        combo, combos, combo_image = _combinations(planes, num_labels)
+        combos = _dedupe(combos, wmat.index_select(0, combo_image))
         presence = wmat.clone()
-        presence.scatter_(1, planes.flatten(1), True)
+        presence[combo_image.unsqueeze(1).expand_as(combos), combos] = True
         presence[:, 0] = False
         onehot = torch.zeros(num_labels, num_categories, dtype=torch.float32)
         known = label_category >= 0
         onehot[torch.nonzero(known).squeeze(1), label_category[known]] = 1.0
         present = (presence.float() @ onehot) > 0
-        return cls(planes, wmat, present)
+        return cls(combo, combos, combo_image, wmat, present)
 
-    @cached_property
-    def pixels_last(self) -> torch.Tensor:
-        """(B * sh * sw, P): the labels of each pixel in one row, for gathering active pixels."""
-        return self.planes.permute(0, 2, 3, 1).reshape(-1, self.planes.shape[1])
+    def combo_pixels(self) -> torch.Tensor:
+        """(K,) pixels of each combination in this batch."""
+        return torch.bincount(self.combo.reshape(-1).long(), minlength=self.combos.shape[0])
+
+    def spread(self, per_combo: torch.Tensor, num_labels: int) -> torch.Tensor:
+        """(K, ...) counts per combination -> (num_labels, ...) counts per label (label 0 dropped)."""
+        out = torch.zeros(num_labels, *per_combo.shape[1:], dtype=per_combo.dtype)
+        for plane in self.combos.t():
+            out.index_add_(0, plane, per_combo)
+        out[0] = 0
+        return out
 
     def label_pixels(self) -> torch.Tensor:
         """(C,) pixels covered by each label in this batch (whole labels cover every pixel)."""
-        num_labels = self.whole.shape[1]
-        counts = torch.bincount(self.planes.flatten(), minlength=num_labels).double()
-        counts[0] = 0
+        counts = self.spread(self.combo_pixels().double(), self.whole.shape[1])
         sh, sw = self.size
         return counts + self.whole.sum(0).double() * (sh * sw)
+
+
+def _combinations(planes: torch.Tensor, num_labels: int) -> tuple[torch.Tensor, ...]:
+    """(B, P, sh, sw) planes -> each pixel's combination (B, sh, sw), the combinations' labels
+    (K, P) and images (K,). Keys start as the pixel's image and take in one plane at a time,
+    renumbered densely after each (a bincount table, no sort: a batch has few combinations)."""
+    b, depth, sh, sw = planes.shape
+    columns = planes.permute(1, 0, 2, 3).reshape(depth, -1)
+    key, bound = torch.arange(b).repeat_interleave(sh * sw), b
+    for column in columns:
+        used = torch.bincount(column, minlength=num_labels) > 0
+        width = int(used.sum())
+        dense = (torch.cumsum(used, 0) - 1).index_select(0, column)  # the plane's labels, renumbered
+        key, bound = _renumber(key * width + dense, bound * width)
+    pixel = torch.empty(bound, dtype=torch.long).scatter_(0, key, torch.arange(key.shape[0]))
+    return key.view(b, sh, sw), columns.index_select(1, pixel).t().contiguous(), pixel // (sh * sw)
+
+
+def _renumber(key: torch.Tensor, bound: int) -> tuple[torch.Tensor, int]:
+    """Keys in [0, bound) -> 0..K-1 in the same order, and K."""
+    if bound <= 1 << 20:
+        used = torch.bincount(key, minlength=bound) > 0
+        return (torch.cumsum(used, 0) - 1).index_select(0, key), int(used.sum())
+    found, inverse = torch.unique(key, return_inverse=True)
+    return inverse, int(found.shape[0])
 
 
 def _image_planes(labels: Mapping[str, torch.Tensor], size: tuple[int, int] | None) -> torch.Tensor:
@@ -112,15 +148,14 @@ def _check_label(number: int, num_labels: int) -> int:
     return number
 
 
-def _dedupe(planes: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
-    """Each label at most once per pixel: drop labels a whole-image label already covers, and
-    zero a plane's label where an earlier plane has it (a handful of planes: cheaper than a sort)."""
-    covered = torch.gather(whole, 1, planes.flatten(1)).view_as(planes)
-    planes = planes.masked_fill(covered, 0)
-    for j in range(1, planes.shape[1]):
-        repeat = (planes[:, :j] == planes[:, j : j + 1]).any(1)
-        planes[:, j].masked_fill_(repeat, 0)
-    return planes
+def _dedupe(combos: torch.Tensor, whole: torch.Tensor) -> torch.Tensor:
+    """Each label at most once per combination: drop labels its image's whole-image labels
+    (whole: (K, C)) already cover, and zero a label an earlier plane of it has."""
+    combos = combos.masked_fill(torch.gather(whole, 1, combos), 0)
+    for j in range(1, combos.shape[1]):
+        repeat = (combos[:, :j] == combos[:, j : j + 1]).any(1)
+        combos[:, j].masked_fill_(repeat, 0)
+    return combos
 
 
 class IoUTally:
@@ -152,7 +187,7 @@ class IoUTally:
     def add_labels(self, labels: LabelBatch) -> None:
         """Count a batch's label pixels (once per batch, however its masks were chunked)."""
         self.label_area += labels.label_pixels()
-        self.images += int(labels.planes.shape[0])
+        self.images += int(labels.whole.shape[0])
 
     def add_masks(self, masks, pair_image, pair_unit, labels: LabelBatch) -> None:
         """Add dense masks (n, sh, sw) of some (image, unit) pairs; call `add_labels` once too."""
@@ -162,7 +197,7 @@ class IoUTally:
     def add_pixels(self, image, unit, ys, xs, labels: LabelBatch) -> None:
         """Add active pixels given as flat (image, unit, y, x) tensors, each pixel at most once;
         intersections for all (unit, concept) pairs come from one bincount."""
-        batch = labels.planes.shape[0]
+        batch = labels.whole.shape[0]
         per_image = torch.bincount(image * self.units + unit, minlength=batch * self.units)
         per_image = per_image.view(batch, self.units).double()
         self.unit_area += per_image.sum(0)
@@ -171,9 +206,10 @@ class IoUTally:
         if image.numel() == 0:
             return
         sh, sw = labels.size
-        found = labels.pixels_last.index_select(0, (image * sh + ys) * sw + xs)  # (m, P)
-        index = (found * self.units + unit.unsqueeze(1))[found > 0]
-        self.intersection.view(-1).add_(torch.bincount(index, minlength=self.intersection.numel()).double())
+        combo = labels.combo.reshape(-1).index_select(0, (image * sh + ys) * sw + xs).long()
+        per_combo = torch.bincount(combo * self.units + unit, minlength=labels.combos.shape[0] * self.units)
+        per_combo = per_combo.view(-1, self.units).double()
+        self.intersection += labels.spread(per_combo, self.intersection.shape[0])
 
     def iou(self) -> torch.Tensor:
         """(C, units) IoU; 0 where the union is empty or the label has no category."""
