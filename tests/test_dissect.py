@@ -418,6 +418,22 @@ def test_resume_with_other_settings_is_refused(tmp_path):
                     dataset=data, quantile=0.01, resume=True)
 
 
+def test_resume_of_a_cache_in_an_older_format_is_refused(tmp_path, monkeypatch):
+    from unitscope.dissect import run as dissect_run
+    from unitscope.errors import CheckpointError
+
+    model = tiny_model()
+    data = random_broden(n=9, seed=4)
+    monkeypatch.setattr(dissect_run, "CACHE_FORMAT", 1)
+    with pytest.raises(RuntimeError):
+        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
+                    dataset=MemoryBroden(data.items, RANDOM_TABLE, fail_at=7))
+    monkeypatch.setattr(dissect_run, "CACHE_FORMAT", 2)
+    with pytest.raises(CheckpointError, match="cache_format"):
+        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
+                    dataset=data, resume=True)
+
+
 def test_nan_activations_are_a_clear_error_and_leave_nothing(tmp_path):
     from unitscope.errors import BadInputError, DataError
 

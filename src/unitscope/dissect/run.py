@@ -37,6 +37,7 @@ from .tally import is_dense, tally_batch
 from .thresholds import exact_thresholds
 
 MAIN, BASELINE = "model", "baseline_random"
+CACHE_FORMAT = 2  # 2: labels as combinations (1: label planes); a resume across formats is refused
 KEPT_THUMBNAILS = 2048  # 128 px uint8 thumbnails held for the report: 100 MB at most
 
 
@@ -180,7 +181,7 @@ def run_dissect(
     signs = [False, True] if negative else [False]
     settings = {"quantile": quantile, "rotation": alphas, "negative": negative, "baseline": baseline,
                 "batch_size": batch_size, "seed": seed, "top_k": top_k,
-                "precision": prec.resolve(precision)}
+                "precision": prec.resolve(precision), "cache_format": CACHE_FORMAT}
     fingerprint = _fingerprint(model, dataset, broden, layers, settings)
     run_dir = RunDir(out)
     work = WorkDir(run_dir.path / "dissect" / ".work")
