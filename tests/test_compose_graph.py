@@ -8,7 +8,9 @@ import torch
 from torch import nn
 
 from unitscope.cli import main
-from unitscope.compose.graph import dataset_graph, pair_scores
+from unitscope.compose import graph
+from unitscope.compose.graph import GraphSettings, pair_scores
+from unitscope.errors import BadInputError
 from unitscope.imageio import save_png
 from unitscope.models import InputSpec, load_model
 from unitscope.probe import Probe
@@ -40,8 +42,8 @@ def expected_matrix(items: list[torch.Tensor]) -> torch.Tensor:
 
 def test_graph_scores_are_mean_grad_times_act(tmp_path):
     items = images()
-    data = dataset_graph(net(), items, ["child", "parent"], tmp_path, images=None, top=3,
-                         progress=False, batch=2)
+    settings = GraphSettings(layers=("child", "parent"), images=None, top_k=3, batch_size=2)
+    data = graph.run(net(), items, settings, tmp_path, progress=False)
     want = expected_matrix(items)
     edges = data["edges"]
     kids = edges["parent:0"]["children"]
@@ -57,6 +59,20 @@ def test_graph_scores_are_mean_grad_times_act(tmp_path):
     assert saved["layers"] == ["child", "parent"] and saved["images"] == 3
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["verbs"]["graph"] == {"json": "graph/graph.json"}
+    assert saved["settings"]["top_k"] == 3 and data.files == [tmp_path / "graph/graph.json"]
+    table = data.to_pandas()
+    children = table[(table.unit == "parent:0") & (table.relation == "children")]
+    assert children.other.tolist() == ["child:0", "child:1"]
+    assert children.score.tolist() == pytest.approx(want[0, :2].tolist(), rel=1e-5)
+
+
+def test_graph_settings_refuse_bad_values():
+    with pytest.raises(BadInputError, match=r"--top-k must be at least 1, got 0"):
+        GraphSettings(top_k=0)
+    with pytest.raises(BadInputError, match=r"--images must be at least 1"):
+        GraphSettings(images=-3)
+    with pytest.raises(BadInputError, match=r"--precision 'fp16' is unknown"):
+        GraphSettings(precision="fp16")
 
 
 def test_batched_vjps_equal_one_at_a_time():

@@ -1,8 +1,7 @@
-import torch
 from torch import nn
 
 from unitscope import load_model
-from unitscope.receptive_field import crop, receptive_field
+from unitscope.receptive_field import receptive_field
 
 
 def test_alexnet_like_arithmetic():
@@ -22,8 +21,3 @@ def test_resnet_fields_match_known_values():
     rf4 = receptive_field(model, "layer4")
     assert rf4.size == (435, 435) and rf4.stride == (32, 32)
     assert rf4.box(3, 3) == (0, 0, 224, 224)
-
-
-def test_crop_takes_box():
-    image = torch.arange(3 * 10 * 10).view(3, 10, 10).float()
-    assert crop(image, (2, 3, 5, 7)).shape == (3, 4, 3)

@@ -1,87 +1,10 @@
-"""Streaming accumulators: quantile rank error vs exact, merge == one pass, state round trips."""
+"""Streaming accumulators: top-k and the IoU tally against sorting everything; merge == one pass."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from unitscope.stats import IoUTally, LabelBatch, QuantileSketch, TopK, spatial_extreme
-
-
-def _stream(seed: int, n: int, units: int = 4) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    # Heavy tail, ties (ReLU zeros) and a shifted unit: the shapes activations have.
-    chunks = []
-    for _ in range(n):
-        x = torch.randn(5000, units, generator=g)
-        x[:, 0] = torch.relu(x[:, 0])
-        x[:, 1] = x[:, 1] ** 3
-        x[:, 2] = x[:, 2] * 10 + 100
-        chunks.append(x)
-    return chunks
-
-
-def _rank_error(sketch: QuantileSketch, data: np.ndarray, q: float) -> float:
-    est = sketch.quantile(q).numpy()
-    worst = 0.0
-    for u in range(data.shape[1]):
-        below = np.mean(data[:, u] < est[u])
-        at_or_below = np.mean(data[:, u] <= est[u])
-        # Any rank in [below, at_or_below] is a correct rank for a tied value.
-        worst = max(worst, max(below - q, q - at_or_below, 0.0))
-    return worst
-
-
-def test_quantile_rank_error_below_0_1_percent():
-    chunks = _stream(0, 200)  # 1M values per unit
-    sketch = QuantileSketch(4)
-    for c in chunks:
-        sketch.update(c)
-    data = torch.cat(chunks).double().numpy()
-    for q in (0.001, 0.005, 0.1, 0.5, 0.9, 0.995, 0.999):
-        assert _rank_error(sketch, data, q) <= 0.001, q
-    assert sketch.count == data.shape[0]
-    assert np.allclose(sketch.quantile(0.0).numpy(), data.min(0))
-    assert np.allclose(sketch.quantile(1.0).numpy(), data.max(0))
-
-
-def test_quantile_exact_while_small():
-    data = torch.randn(1000, 3, generator=torch.Generator().manual_seed(1))
-    sketch = QuantileSketch(3)
-    sketch.update(data)
-    for q in (0.005, 0.3, 0.995):
-        assert np.allclose(sketch.quantile(q).numpy(), np.quantile(data.double().numpy(), q, axis=0))
-
-
-def test_quantile_merge_of_shards_matches_one_pass():
-    chunks = _stream(2, 80)
-    whole = QuantileSketch(4)
-    for c in chunks:
-        whole.update(c)
-    shards = [QuantileSketch(4, seed=s) for s in range(3)]
-    for i, c in enumerate(chunks):
-        shards[i % 3].update(c)
-    merged = shards[0].merge(shards[1]).merge(shards[2])
-    data = torch.cat(chunks).double().numpy()
-    assert merged.count == whole.count
-    for q in (0.005, 0.5, 0.995):
-        assert _rank_error(merged, data, q) <= 0.001
-        assert _rank_error(whole, data, q) <= 0.001
-
-
-def test_quantile_state_dict_resumes_bit_for_bit():
-    chunks = _stream(3, 30)
-    straight = QuantileSketch(4)
-    for c in chunks:
-        straight.update(c)
-    first = QuantileSketch(4)
-    for c in chunks[:13]:
-        first.update(c)
-    resumed = QuantileSketch.from_state_dict(first.state_dict())
-    for c in chunks[13:]:
-        resumed.update(c)
-    for q in (0.005, 0.5, 0.995):
-        assert torch.equal(resumed.quantile(q), straight.quantile(q))
+from unitscope.stats import IoUTally, LabelBatch, TopK, spatial_extreme
 
 
 def _topk_batches(seed: int, n: int, units: int = 3):

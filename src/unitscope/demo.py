@@ -189,10 +189,10 @@ def _compose(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool
 
 
 def _graph(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
-    from .compose.graph import dataset_graph
+    from .compose import graph
 
-    dataset_graph(model, data, plan.graph_layers, run_dir, images=plan.graph_images, top=8,
-                  progress=progress)
+    settings = graph.GraphSettings(layers=plan.graph_layers or (), images=plan.graph_images, top_k=8)
+    graph.run(model, data, settings, run_dir, progress=progress)
 
 
 def _explore(run_dir: Path, progress: bool) -> None:

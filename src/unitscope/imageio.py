@@ -29,9 +29,14 @@ def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).float().div(255.0)
 
 
+def uint8_tensor(images: torch.Tensor) -> torch.Tensor:
+    """[0, 1] values of any shape as uint8 (rounded, clamped), on the CPU, layout kept."""
+    return images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+
+
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """A 3xHxW (or HxW) [0, 1] tensor as an HxWx3 (HxW) uint8 array, rounded."""
-    array = image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+    array = uint8_tensor(image)
     if array.dim() == 3:
         array = array.permute(1, 2, 0)
     return array.numpy()

@@ -49,12 +49,6 @@ class ReceptiveField:
         return max(x0, 0), max(y0, 0), min(x1, n), min(y1, n)
 
 
-def crop(image: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """The part of a 3xHxW image inside a (x0, y0, x1, y1) box."""
-    x0, y0, x1, y1 = box
-    return image[:, y0:y1, x0:x1]
-
-
 _CACHE: dict[tuple[int, str, int], ReceptiveField] = {}
 
 

@@ -7,28 +7,81 @@ leaves a half-written manifest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .errors import DataError
 
 MANIFEST = "manifest.json"
 
 
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write JSON via a temp file in the same folder and rename it into place."""
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temp file beside `path` to write; renamed onto `path` when the block succeeds, removed
+    when it fails, so readers never see half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True, allow_nan=False)
-            handle.write("\n")
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs are shared files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a text file atomically (temp file + rename)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def safe_name(name: str, fallback: str) -> str:
+    """A readable folder name for a model or image (unsafe runs of characters become '_');
+    `fallback` when nothing is left. Not injective (report.paths.slug is): for default names."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("._") or fallback
+
+
+def default_out(out: str | Path | None, model_name: str) -> Path:
+    """`out`, or runs/<model name> made safe as a folder name."""
+    return Path(out) if out is not None else Path("runs") / safe_name(model_name, "model")
+
+
+def save_torch_atomic(obj: Any, path: str | Path) -> None:
+    """torch.save atomically (checkpoints, weights): a kill mid-write leaves the old file."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write JSON atomically; NaN is refused rather than written as invalid JSON."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: str | Path, missing_ok: bool = False) -> dict[str, Any]:
+    """A JSON object written by an earlier run; a missing file is {} when `missing_ok`, anything
+    unreadable a one-line DataError that says to re-run the verb."""
+    path = Path(path)
+    if missing_ok and not path.is_file():
+        return {}
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read '{path}': {exc}; re-run the verb that wrote it") from None
+    if not isinstance(data, dict):
+        raise DataError(f"'{path}' should hold a JSON object; re-run the verb that wrote it")
+    return data
 
 
 class RunDir:

@@ -1,6 +1,6 @@
 """Feature-composition trees: which units of the layer below built a unit's response on an image.
 
-`compose_tree` draws one image's tree; `graph.dataset_graph` averages the same contribution
+`compose_tree` draws one image's tree; `graph.run` averages the same contribution
 scores over a dataset.
 """
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from tqdm.auto import tqdm
@@ -28,9 +30,14 @@ from ..imageio import load_image
 from ..models import Model, load_model
 from ..precision import autocast
 from ..probe import Probe
-from ..run import RunDir, write_json_atomic
+from ..result import Display, Result
+from ..run import RunDir, default_out, write_json_atomic
+from ..settings import Settings, batch_size_option, option, precision_option, top_k_option
 from .layers import check_layers, default_layers
-from .score import channel_seeds
+from .vjp import batched_vjp, channel_seeds
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_GRAD_FLOATS = 2**24  # cap on one batched backward's output (64 MiB of float32)
 
@@ -87,15 +94,13 @@ def _batches(items: Sequence, size: int, batch: int) -> Iterator[torch.Tensor]:
 def pair_scores(out: torch.Tensor, inp: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """(U_parent, C_child) grad x act contributions summed over the batch's images."""
     units = out.shape[1]
-    per_seed = inp.numel()
-    chunk = chunk or max(1, min(units, MAX_GRAD_FLOATS // max(per_seed, 1)))
+    chunk = chunk or max(1, min(units, MAX_GRAD_FLOATS // max(inp.numel(), 1)))
     act = inp.detach().float()
     rows = []
     for start in range(0, units, chunk):
-        channels = list(range(start, min(units, start + chunk)))
+        channels = range(start, min(units, start + chunk))
         seeds = channel_seeds(out[0:1], channels).expand(len(channels), *out.shape)
-        (grads,) = torch.autograd.grad(out, inp, seeds.contiguous(), retain_graph=True,
-                                       is_grads_batched=True)
+        grads = batched_vjp(out, inp, seeds.contiguous())
         contrib = (grads.float() * act).reshape(len(channels), act.shape[0], act.shape[1], -1)
         rows.append(contrib.sum(dim=(1, 3)))
     return torch.cat(rows)
@@ -148,33 +153,62 @@ def mean_scores(model: Model, items: Sequence, layers: list[str], batch: int = 1
     return {pair: value / len(items) for pair, value in sums.items()}
 
 
-def dataset_graph(
-    model: Model | str,
-    data,
-    layers: Sequence[str] | None = None,
-    out: str | Path = "runs/graph",
-    images: int | None = 64,
-    top: int = 8,
-    progress: bool = True,
-    batch: int = 16,
-    precision: str | None = "fp32",
-) -> dict:
-    """Write graph/graph.json: each unit's top children and parents over `images` images.
+@dataclass(frozen=True)
+class GraphSettings(Settings):
+    """`unitscope graph`: which layers, over how many images, how many edges kept per unit."""
+
+    VERB: ClassVar[str] = "graph"
+    layers: tuple[str, ...] = option((), "comma-separated layers in forward order (default: the "
+                                     "model's conv/fc layers)", show_default=False)
+    images: int | None = option(64, "images averaged over (the first N of DATA)", low=1)
+    top_k: int = top_k_option(8, "children and parents kept per unit")
+    batch_size: int = batch_size_option(16)
+    precision: str | None = precision_option("fp32")
+
+
+class GraphResult(Result):
+    """graph/graph.json: each unit's strongest children, inhibitory children and parents."""
+
+    verb = "graph"
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per edge: unit, relation (children / inhibitory / parents), rank, other, score."""
+        import pandas as pd
+
+        rows = [{"unit": unit, "relation": relation, "rank": rank, "other": link["unit"],
+                 "score": link["score"]}
+                for unit, entry in self.data["edges"].items()
+                for relation in ("children", "inhibitory", "parents")
+                for rank, link in enumerate(entry.get(relation, []))]
+        return pd.DataFrame(rows, columns=["unit", "relation", "rank", "other", "score"])
+
+    def display(self) -> Display:
+        table = self.to_pandas()
+        return Display(f"composition graph of {self.data['model']}",
+                       [("layers", " -> ".join(self.data["layers"])), ("images", str(self.data["images"])),
+                        ("edges", str(len(table)))], table=table[table["relation"] == "children"])
+
+
+def run(model: Model | str, data: Any, settings: GraphSettings | None = None,
+        out: str | Path | None = None, progress: bool = True) -> GraphResult:
+    """Write graph/graph.json: each unit's top children and parents, averaged over images.
 
     `data`: a Broden directory, an image folder, or a list of 3xHxW tensors / image paths.
     """
+    settings = settings or GraphSettings()
     model = load_model(model) if isinstance(model, str) else model
     progress = progress and sys.stderr.isatty()
-    layers = check_layers(model, list(layers) if layers else default_layers(model))
-    items = _sources(data, model.input_spec.size, images)
-    matrices = mean_scores(model, items, layers, batch, progress, precision)
+    layers = check_layers(model, list(settings.layers) or default_layers(model))
+    items = _sources(data, model.input_spec.size, settings.images)
+    matrices = mean_scores(model, items, layers, settings.batch_size, progress, settings.precision)
     result = {
-        "layers": layers, "images": len(items), "top": top, "model": model.name,
+        "layers": layers, "images": len(items), "top": settings.top_k, "model": model.name,
+        "settings": settings.to_dict(),
         "score": "mean over images of sum over positions of grad * act; f = sum of parent map",
-        "edges": graph_edges(matrices, layers, top),
+        "edges": graph_edges(matrices, layers, settings.top_k),
     }
-    run = RunDir(out)
-    path = run.path / "graph" / "graph.json"
+    run_dir = RunDir(default_out(out, model.name))
+    path = run_dir.path / "graph" / "graph.json"
     write_json_atomic(path, result)
-    run.register("graph", {"json": run.relative(path)}, model=model.name)
-    return result
+    run_dir.register("graph", {"json": run_dir.relative(path)}, model=model.name)
+    return GraphResult(run_dir.path, result, settings, [path])

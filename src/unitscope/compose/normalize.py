@@ -37,16 +37,3 @@ def diverging(values: np.ndarray, percentile: float = PERCENTILE) -> np.ndarray:
     t = t[..., None]
     rgb = np.where(t >= 0, _ZERO + t * (_POSITIVE - _ZERO), _ZERO - t * (_NEGATIVE - _ZERO))
     return np.rint(rgb).astype(np.uint8)
-
-
-def signed_rgb(gradient: torch.Tensor, percentile: float = PERCENTILE) -> np.ndarray:
-    """A 3xHxW gradient shown in colour around mid-gray (0.5 + g / 2s), s a robust scale."""
-    array = gradient.detach().float().cpu().numpy()
-    scale = robust_scale(array, percentile)
-    t = np.clip(array / scale, -1.0, 1.0) if scale > 0 else np.zeros_like(array)
-    return np.rint((0.5 + 0.5 * t) * 255).astype(np.uint8).transpose(1, 2, 0)
-
-
-def gradient_picture(gradient: torch.Tensor, percentile: float = PERCENTILE) -> np.ndarray:
-    """The node image: the diverging map of the channel-summed gradient, as HxWx3 uint8."""
-    return diverging(signed_map(gradient), percentile)

@@ -24,20 +24,10 @@ from tqdm.auto import tqdm
 
 from ..attribution import max_position, relu_rule, seed_like
 from ..probe import Probe
+from .vjp import batched_vjp
 
 Path = Sequence[tuple[str, int]]
 _CUTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _vjp(out: torch.Tensor, inp: torch.Tensor, seeds: torch.Tensor, chunk: int) -> torch.Tensor:
-    """(B, *inp.shape) gradients for a stack of B seeds, `chunk` per vmapped backward."""
-    parts = []
-    for start in range(0, len(seeds), chunk):
-        (grad,) = torch.autograd.grad(out, inp, seeds[start : start + chunk], retain_graph=True,
-                                      is_grads_batched=True, allow_unused=True)
-        parts.append(grad if grad is not None else
-                     inp.new_zeros((len(seeds[start : start + chunk]), *inp.shape)))
-    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _channel_mask(grad: torch.Tensor, channel: int) -> torch.Tensor:
@@ -87,7 +77,7 @@ def _chained(x, acts, root_layer, order, seed, paths, batch, progress):
         if not parents:
             continue
         stacked = torch.stack([masked[p] for p in parents])
-        pushed = _vjp(acts[layer_of[depth - 1]], acts[layer_of[depth]], stacked, batch)
+        pushed = batched_vjp(acts[layer_of[depth - 1]], acts[layer_of[depth]], stacked, batch)
         below = dict(zip(parents, pushed, strict=True))
         for prefix in level:
             masked[prefix] = _channel_mask(below[prefix[:-1]], prefix[-1][1])
@@ -97,7 +87,7 @@ def _chained(x, acts, root_layer, order, seed, paths, batch, progress):
     for depth in tqdm(depths, desc="node images", disable=not progress):
         level = list(dict.fromkeys(k for k in keys if len(k) == depth))
         stacked = torch.stack([masked[k] for k in level])
-        grads = _vjp(acts[layer_of[depth]], x, stacked, batch)
+        grads = batched_vjp(acts[layer_of[depth]], x, stacked, batch)
         images.update({k: g[0] for k, g in zip(level, grads, strict=True)})
     return torch.stack([images[k] for k in keys]).detach()
 

@@ -11,12 +11,12 @@ vmap over the backward) on a single recorded forward, not one backward per paren
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import torch
 
 from ..probe import Probe
+from .vjp import batched_vjp, channel_seeds
 
 
 def record(model, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
@@ -26,28 +26,9 @@ def record(model, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch
         return probe(model.input_spec.normalize(x))
 
 
-def channel_seeds(act: torch.Tensor, channels: Sequence[int]) -> torch.Tensor:
-    """(B, *act.shape) grad outputs: seed b is all ones on channel `channels[b]`, zeros elsewhere."""
-    seeds = act.new_zeros((len(channels), *act.shape))
-    for b, channel in enumerate(channels):
-        seeds[b, :, channel] = 1.0
-    return seeds
-
-
 def unit_value(act: torch.Tensor, channel: int) -> float:
     """f for a unit: its activation summed over positions (batch of one)."""
     return float(act[0, channel].detach().sum())
-
-
-def _batched_vjp(out: torch.Tensor, inp: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
-    """(B, *inp.shape) gradients of out w.r.t. inp for B seeds, in one vmapped backward."""
-    try:
-        (grads,) = torch.autograd.grad(out, inp, seeds, retain_graph=True, is_grads_batched=True)
-        return grads
-    except RuntimeError as exc:  # an op without a vmap rule: fall back to one backward per seed
-        warnings.warn(f"batched backward unavailable ({str(exc)[:80]}); looping", stacklevel=3)
-        rows = [torch.autograd.grad(out, inp, s, retain_graph=True)[0] for s in seeds]
-        return torch.stack(rows)
 
 
 def contribution_scores(acts: dict[str, torch.Tensor], parent: str, child: str,
@@ -57,7 +38,7 @@ def contribution_scores(acts: dict[str, torch.Tensor], parent: str, child: str,
     rows = []
     for start in range(0, len(channels), batch):
         chunk = list(channels[start : start + batch])
-        grads = _batched_vjp(out, inp, channel_seeds(out, chunk))
+        grads = batched_vjp(out, inp, channel_seeds(out, chunk))
         contrib = grads[:, 0] * inp[0].detach()
         rows.append(contrib.reshape(len(chunk), contrib.shape[1], -1).sum(-1))
     return torch.cat(rows).detach()

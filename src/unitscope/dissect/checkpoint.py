@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import CheckpointError
-from ..run import write_json_atomic
+from ..run import save_torch_atomic, write_json_atomic
 
 STATE = "state.json"
 
@@ -82,7 +80,7 @@ class WorkDir:
 
     def write_cache(self, batch: int, payload: dict[str, Any]) -> None:
         with _without_crc32():
-            self.save_to(self.cache_path(batch), payload)
+            save_torch_atomic(payload, self.cache_path(batch))
 
     def read_cache(self, batch: int) -> dict[str, Any]:
         path = self.cache_path(batch)
@@ -91,23 +89,10 @@ class WorkDir:
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def save(self, name: str, obj: Any) -> None:
-        self.save_to(self.root / name, obj)
+        save_torch_atomic(obj, self.root / name)
 
     def load(self, name: str) -> Any:
         return torch.load(self.root / name, map_location="cpu", weights_only=True)
-
-    @staticmethod
-    def save_to(path: Path, obj: Any) -> None:
-        """torch.save via a temp file in the same folder and an atomic rename."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
-            torch.save(obj, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def prune(self, keep: int) -> None:
         """Delete cache files of batches >= keep (written after the last checkpoint) and temps."""

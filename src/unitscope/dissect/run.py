@@ -23,8 +23,8 @@ import torch
 
 from .. import precision as prec
 from ..errors import BadInputError, DataError
-from ..models.inspect import layer_shapes
 from ..models.spec import Model
+from ..models.tracing import layer_shapes
 from ..run import RunDir
 from ..scan import Batch, progress_bar, scan
 from ..stats.iou import IoUTally, LabelBatch

@@ -1,9 +1,9 @@
 """Loading models by spec and describing their inputs and layers."""
 
-from .inspect import LayerInfo, trace_layers
 from .loading import load_model, read_state_dict
 from .spec import InputSpec, Model
 from .toy import TOY_LAYERS, ToyNet
+from .tracing import LayerInfo, trace_layers
 
 __all__ = [
     "InputSpec",

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, UnknownModelError, closest
-from .inspect import hookable_names
 from .spec import InputSpec, Model
 from .toy import TOY_MEAN, TOY_SIZE, TOY_STD, ToyNet
+from .tracing import hookable_names
 
 TOY_WEIGHTS = "toy.pt"
 

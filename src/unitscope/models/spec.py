@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from ..errors import UnitOutOfRangeError, unknown_layer
-from ..units import Unit
+from ..errors import BadUnitError, UnitOutOfRangeError, unknown_layer
+from ..units import Unit, parse_units
+from .tracing import layer_shapes
 
 
 @dataclass(frozen=True)
@@ -24,12 +26,6 @@ class InputSpec:
         mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
         return (images - mean) / std
-
-    def denormalize(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Inverse of `normalize`, back to [0, 1] images."""
-        mean = torch.tensor(self.mean, device=inputs.device, dtype=inputs.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=inputs.device, dtype=inputs.dtype).view(1, 3, 1, 1)
-        return inputs * std + mean
 
 
 @dataclass
@@ -57,8 +53,6 @@ class Model:
         """Channels (dim 1) of a layer's output, found with one dummy forward and cached."""
         self.check_layer(layer)
         if layer not in self._channels:
-            from .inspect import layer_shapes
-
             for name, shape in layer_shapes(self, [layer]).items():
                 self._channels[name] = shape[1] if len(shape) > 1 else 1
         return self._channels[layer]
@@ -81,9 +75,25 @@ class Model:
         unit = self.check_unit(unit)
         return unit.expand(self.channel_count(unit.layer))
 
+    def expand(self, units: str | Unit | Sequence[str | Unit]) -> list[Unit]:
+        """Every single-channel unit of several addresses ('conv5 fc8:0-3'), in order, each once."""
+        if isinstance(units, (str, Unit)):
+            units = parse_units(units) if isinstance(units, str) else [units]
+        if not units:
+            raise BadUnitError("no units given; write e.g. conv5:0-7 or conv5")
+        found: dict[str, Unit] = {}
+        for spec in units:
+            for unit in self.units(spec):
+                found.setdefault(str(unit), unit)
+        return list(found.values())
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live: every verb moves its inputs here (CPU for a weightless model)."""
+        param = next(self.module.parameters(), None)
+        return param.device if param is not None else torch.device("cpu")
+
     def example_input(self, batch: int = 1, size: int | None = None) -> torch.Tensor:
         """A mid-gray batch at the model's input size, for shape discovery."""
         size = size or self.input_spec.size
-        param = next(self.module.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-        return torch.full((batch, 3, size, size), 0.5, device=device)
+        return torch.full((batch, 3, size, size), 0.5, device=self.device)

@@ -14,7 +14,6 @@ import multiprocessing as mp
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from tqdm import tqdm
 from ..data.concepts.objects import OBJECT_CLASSES
 from ..data.concepts.world import render_sample
 from ..precision import autocast, channels_last
+from ..run import save_torch_atomic
 from .toy import TOY_MEAN, TOY_SIZE, TOY_STD, ToyNet, fold_batchnorm
 
 TRAIN_WORLD_SEED = 1000
@@ -181,20 +181,7 @@ def _save(net, x_val, y_val, start: float, out: str | Path, settings: dict[str, 
         "python": sys.version.split()[0],
     }
     state = {k: v.contiguous() for k, v in plain.state_dict().items()}
-    save_atomic({"state_dict": state, "class_names": list(OBJECT_CLASSES), "meta": meta}, out)
+    save_torch_atomic({"state_dict": state, "class_names": list(OBJECT_CLASSES), "meta": meta}, out)
     return meta
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """torch.save to a temp file beside `path`, then rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; package data must be world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from .spec import Model
+if TYPE_CHECKING:  # spec.py imports this module; at run time nothing here needs Model's class
+    from .spec import Model
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,25 @@
+"""Which model to load and where: the MODEL argument and its flags, shared by every model verb."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..settings import Settings, option
+from .loading import load_model
+from .spec import Model
+
+
+@dataclass(frozen=True)
+class ModelSource(Settings):
+    """A model spec plus its weights, architecture (for checkpoints) and device."""
+
+    model: str = option(help="'toy', a torchvision name (resnet18), 'timm:NAME', 'pkg.module:factory' "
+                        "or a .pt path", positional=True, metavar="MODEL")
+    weights: str = option("DEFAULT", "'DEFAULT' (trained weights), 'none' (random) or a state_dict .pt path")
+    arch: str | None = option(None, "architecture name when MODEL is a checkpoint path")
+    device: str = option("cpu", "torch device")
+
+    def load(self) -> Model:
+        """The model, in eval mode on `device`."""
+        weights = None if str(self.weights).lower() == "none" else self.weights
+        return load_model(self.model, weights=weights, arch=self.arch, device=self.device)
