@@ -21,11 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _timing import best_of  # noqa: E402
-from unitscope.compose import compose_tree  # noqa: E402
+from unitscope import compose  # noqa: E402
+from unitscope.compose.forward import record  # noqa: E402
 from unitscope.compose.layers import default_layers, resolve_root  # noqa: E402
 from unitscope.compose.paths import path_images  # noqa: E402
-from unitscope.compose.pipeline import attach_faithfulness  # noqa: E402
-from unitscope.compose.score import record  # noqa: E402
+from unitscope.compose.pipeline import ComposeSettings, attach_faithfulness  # noqa: E402
 from unitscope.compose.tree import TreeBuilder, build_tree, path_to  # noqa: E402
 from unitscope.models import load_model  # noqa: E402
 
@@ -77,21 +77,19 @@ def bench(label: str, model, repeat: int, k: int = 5, max_nodes: int = 100) -> N
     same = [n.unit for n in batched(*args)] == [n.unit for n in naive(*args)]
     t_batched = best_of(lambda: batched(*args), repeat=repeat, warmup=0)
     t_naive = best_of(lambda: naive(*args), repeat=max(1, repeat // 2), warmup=0)
+    settings = ComposeSettings(layers=layers, top_k=k, max_nodes=max_nodes, sanity=False)
     with tempfile.TemporaryDirectory() as out:
-        compose_tree(model, image, out, layers=layers, k=k, max_nodes=max_nodes,
-                     progress=False, sanity=False)  # warm the receptive-field cache
-        t_full = best_of(lambda: compose_tree(model, image, out, layers=layers, k=k,
-                                              max_nodes=max_nodes, progress=False,
-                                              sanity=False), repeat=repeat, warmup=0)
-        t_sanity = best_of(lambda: compose_tree(model, image, out, layers=layers, k=k,
-                                                max_nodes=max_nodes, progress=False),
-                           repeat=1, warmup=0)
+        compose.run(model, image, settings, out, progress=False)  # warm the receptive-field cache
+        t_full = best_of(lambda: compose.run(model, image, settings, out, progress=False),
+                         repeat=repeat, warmup=0)
+        t_sanity = best_of(lambda: compose.run(model, image, settings.replace(sanity=True), out,
+                                               progress=False), repeat=1, warmup=0)
     size = model.input_spec.size
     print(f"{label:<9} {size:>4}px  {' -> '.join(reversed(layers))}")
     print(f"  compute, batched         {t_batched:7.2f} s")
     print(f"  compute, naive per node  {t_naive:7.2f} s   ratio naive/batched "
           f"{t_naive / t_batched:5.1f}x   same tree: {same}")
-    print(f"  compose_tree end to end  {t_full:7.2f} s   (PNGs, patches, tree.json, tree.html)")
+    print(f"  compose.run end to end   {t_full:7.2f} s   (PNGs, patches, tree.json, tree.html)")
     print(f"  ... plus sanity check    {t_sanity:7.2f} s   (goal for toy: <= 2 s without it)")
 
 

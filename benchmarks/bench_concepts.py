@@ -12,7 +12,8 @@ import argparse
 import tempfile
 import time
 
-from unitscope.data.concepts import generate, render_sample
+from unitscope.data.concepts import render_sample
+from unitscope.data.concepts.generate import generate
 
 GOAL_IMAGES_PER_S = 2000 / 60
 

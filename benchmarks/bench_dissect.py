@@ -4,10 +4,10 @@ For each model/layers (torchvision resnet18 layer3+layer4 at 224 px, random weig
 128 px) on the concept world (upscaled for resnet18), prints images/s of
 
   bare forward   the same data pipeline and probe (early stop), no statistics: the limit
-  unitscope      run_dissect end to end (one forward per image, cache, tally, reports)
+  unitscope      dissect.run end to end (one forward per image, cache, tally, reports)
   store-all      the older way: keep every activation, np.quantile per unit, loops per unit
 
-and the ratios, then peak RSS of run_dissect for 1000 and 4000 images (each in a fresh
+and the ratios, then peak RSS of dissect.run for 1000 and 4000 images (each in a fresh
 subprocess, VmHWM), which should not grow with N. Goal: unitscope >= 0.9x bare forward.
 """
 
@@ -28,7 +28,8 @@ import torch.nn.functional as F
 
 from unitscope import load_model
 from unitscope.data.broden import BrodenDataset
-from unitscope.dissect import run_dissect
+from unitscope.dissect import DissectSettings
+from unitscope.dissect import run as dissect
 from unitscope.scan import scan
 
 CONFIGS = {"resnet18": (["layer3", "layer4"], 224), "toy": (["conv5"], 128)}
@@ -74,10 +75,9 @@ def bare_forward(model, dataset, layers, batch_size, precision, workers=0) -> tu
     return len(dataset) / (time.perf_counter() - start), 1e3 * (time.process_time() - cpu) / len(dataset)
 
 
-def unitscope_dissect(model, data, dataset, layers, batch_size, precision, out, top_k=5, workers=0) -> dict:
+def unitscope_dissect(model, dataset, layers, batch_size, precision, out, top_k=5, workers=0) -> dict:
     """End-to-end images/s, plus seconds per phase (the passes scale with N, the report does not)."""
-    from unitscope.dissect import report
-    from unitscope.dissect import run as dissect_run
+    from unitscope.dissect import job, report
 
     seconds: dict[str, float] = {}
 
@@ -90,20 +90,21 @@ def unitscope_dissect(model, data, dataset, layers, batch_size, precision, out, 
                 seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
         return wrapper
 
-    saved = {name: getattr(dissect_run._Job, name) for name in ("pass1", "thresholds", "pass2")}
+    saved = {name: getattr(job.Job, name) for name in ("pass1", "thresholds", "pass2")}
     saved_write = report.write
     for name, fn in saved.items():
-        setattr(dissect_run._Job, name, timed(name, fn))
-    dissect_run.report.write = timed("report", saved_write)
+        setattr(job.Job, name, timed(name, fn))
+    report.write = timed("report", saved_write)
+    settings = DissectSettings(layers=layers, batch_size=batch_size, precision=precision, top_k=top_k,
+                               workers=workers)
     try:
         start, cpu = time.perf_counter(), time.process_time()
-        run_dissect(model, data, layers, out, batch_size=batch_size, precision=precision, progress=False,
-                    dataset=dataset, top_k=top_k, workers=workers)
+        dissect(model, dataset, settings, out, progress=False)
         total, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         for name, fn in saved.items():
-            setattr(dissect_run._Job, name, fn)
-        dissect_run.report.write = saved_write
+            setattr(job.Job, name, fn)
+        report.write = saved_write
     streaming = seconds["pass1"] + seconds["thresholds"] + seconds["pass2"]
     return {"end_to_end": len(dataset) / total, "streaming": len(dataset) / streaming,
             "pass2_share": seconds["pass2"] / streaming, "report_s": seconds["report"],
@@ -114,8 +115,8 @@ def trends(data: Path, out: Path, batch_size: int) -> None:
     """The paper's trends on toy: detectors per category by layer, trained vs random, rotation."""
     model = load_model("toy")
     layers = ["conv1", "conv2", "conv3", "conv4", "conv5"]
-    result = run_dissect(model, data, layers, out, rotation=[1.0], baseline="random",
-                         batch_size=batch_size, progress=True)
+    settings = DissectSettings(layers=layers, rotation=[1.0], baseline="random", batch_size=batch_size)
+    result = dissect(model, data, settings, out, progress=True)
     cats = result["categories"]
     print(f"toy on {result['images']} concept-world images; detectors (IoU > {result['iou_threshold']}) "
           "by category of the top label, then unique labels (distinct / per-category sum)")
@@ -165,8 +166,8 @@ def rss_child(name: str, data: str, total: int, batch_size: int, scratch: str) -
     model = load(name)
     dataset = Repeat(BrodenDataset(data, size=size), total)
     with tempfile.TemporaryDirectory(dir=scratch, prefix=".bench-dissect-") as out:
-        run_dissect(model, data, layers, out, batch_size=batch_size, progress=False, dataset=dataset,
-                    top_k=0)
+        dissect(model, dataset, DissectSettings(layers=layers, batch_size=batch_size, top_k=0), out,
+                progress=False)
     print(json.dumps({"rss_mib": peak_rss_mib()}))
 
 
@@ -224,7 +225,7 @@ def main() -> None:
             rate, cpu = bare_forward(model, dataset, layers, args.batch_size, args.precision, args.workers)
             bare, bare_cpu = max(bare, rate), cpu if rate >= bare else bare_cpu
             with tempfile.TemporaryDirectory(dir=args.scratch, prefix=".bench-dissect-") as out:
-                run = unitscope_dissect(model, data, dataset, layers, args.batch_size, args.precision, out,
+                run = unitscope_dissect(model, dataset, layers, args.batch_size, args.precision, out,
                                         workers=args.workers)
             ours = run if ours is None or run["end_to_end"] > ours["end_to_end"] else ours
         line = (f"{name} {'+'.join(layers)} @{size}px, {len(dataset)} images: bare forward {bare:.1f} img/s"

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _timing import best_of  # noqa: E402
 from unitscope import precision as prec  # noqa: E402
 from unitscope.models import load_model
-from unitscope.optvis import channel, render
+from unitscope.optvis import RenderSettings, channel, render
 from unitscope.probe import Probe
 
 LUCENT_DIR = Path(os.environ.get("UNITSCOPE_LUCENT_DIR",
@@ -119,11 +119,11 @@ def measure_ours(model, layer, channels, args, precision) -> dict[str, float]:
     """Best-of-repeat render time, its loop time per step, and the bare step time measured
     right after each render (interleaved, so both see the same machine load)."""
     side = args.size + 12  # standard transforms: +24 pad, -8 and -4 jitter
+    settings = RenderSettings(size=args.size, steps=args.steps, precision=precision)
     best = {"total": float("inf"), "loop": float("inf"), "bare": float("inf")}
     for _ in range(args.repeat):
         start = time.perf_counter()
-        result = render(model, channel(layer, channels), size=args.size, steps=args.steps,
-                        progress=False, precision=precision)
+        result = render(model, channel(layer, channels), settings, progress=False)
         best["total"] = min(best["total"], time.perf_counter() - start)
         best["loop"] = min(best["loop"], result.loop_seconds / args.steps)
         bare = bare_step_time(model, layer, len(channels), side, precision,
@@ -135,7 +135,8 @@ def measure_ours(model, layer, channels, args, precision) -> dict[str, float]:
 def bench_layer(model, lucent, layer, args) -> None:
     channels = list(range(args.channels))
     n = len(channels)
-    render(model, channel(layer, channels), size=args.size, steps=1, progress=False)  # warm-up
+    warm_up = RenderSettings(size=args.size, steps=1)
+    render(model, channel(layer, channels), warm_up, progress=False)
     ours = {"unitscope (default: " + prec.resolve(None) + ")": measure_ours(
         model, layer, channels, args, None)}
     ours["unitscope fp32"] = measure_ours(model, layer, channels, args, "fp32")

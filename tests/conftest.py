@@ -15,7 +15,8 @@ import pytest
 import torch
 from PIL import Image
 
-from unitscope.run import RunDir, write_json_atomic
+from helpers.runs import build_site
+from unitscope.rundir import RunDir, write_json_atomic
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -197,10 +198,8 @@ def browser():
 @pytest.fixture(scope="session")
 def fake_site(tmp_path_factory) -> Path:
     """The explorer site of the crafted run (built once)."""
-    from unitscope.explore import build_site
-
     run = make_fake_run(tmp_path_factory.mktemp("fake") / "run")
-    return build_site(run, progress=False).parent
+    return build_site(run).parent
 
 
 @pytest.fixture(scope="session")
@@ -211,14 +210,13 @@ def demo_run(tmp_path_factory):
     `unitscope demo --quick --out DIR` to reuse it while iterating on the site.
     """
     from unitscope.demo import DemoResult, run_demo
-    from unitscope.explore import build_site
 
     saved = os.environ.get("UNITSCOPE_TEST_DEMO_LOG")
     if saved:
         lines = Path(saved).read_text().splitlines()
         where = next(line for line in lines if line.startswith("demo: quick run in "))
         run_dir = Path(where.split(" in ", 1)[1])
-        return DemoResult(run_dir, build_site(run_dir, progress=False), {}), lines
+        return DemoResult(run_dir, build_site(run_dir), {}), lines
     lines: list[str] = []
     result = run_demo(tmp_path_factory.mktemp("demo") / "run", quick=True, progress=False, log=lines.append)
     return result, lines

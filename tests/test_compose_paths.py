@@ -8,7 +8,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from unitscope.compose import compose_tree
+from unitscope import compose
+from unitscope.compose import ComposeSettings
 from unitscope.compose.normalize import diverging, robust_scale
 from unitscope.compose.paths import path_images
 from unitscope.models import InputSpec, load_model
@@ -57,8 +58,9 @@ def test_local_path_keeps_only_the_chosen_channels_region(rule, chained):
 
 
 def test_tree_node_pictures_show_the_branch_region(tmp_path):
-    data = compose_tree(chain(), halves(), tmp_path, root="l3:0", layers=["l1", "l2", "l3"],
-                        k=2, progress=False, name="halves", sanity=False)
+    settings = ComposeSettings(root="l3:0", layers=["l1", "l2", "l3"], top_k=2, name="halves",
+                               sanity=False)
+    data = compose.run(chain(), halves(), settings, tmp_path, progress=False)
     units = [n["unit"] for n in data["nodes"]]
     assert units[:3] == ["l3:0", "l2:0", "l2:1"] and "l1:0" in units and "l1:1" in units
     white = np.array([247, 247, 247])

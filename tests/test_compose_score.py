@@ -7,9 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from unitscope.compose import compose_tree
+from unitscope import compose
+from unitscope import run as run_verb
+from unitscope.compose import ComposeResult, ComposeSettings
 from unitscope.compose.faithfulness import Ablation, ablation_drops
-from unitscope.compose.score import contribution_scores, record, split_children
+from unitscope.compose.forward import forward, record
+from unitscope.compose.score import contribution_scores, split_children
 from unitscope.models import InputSpec, load_model
 
 SPEC = InputSpec(4, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
@@ -84,8 +87,8 @@ def test_ablation_drop_is_exact():
 
 
 def test_tree_json_for_the_known_net(tmp_path):
-    data = compose_tree(net("conv->conv"), IMAGE, tmp_path, root="parent:0",
-                        layers=["child", "parent"], k=5, progress=False, name="known")
+    settings = ComposeSettings(root="parent:0", layers=["child", "parent"], top_k=5, name="known")
+    data = compose.run(net("conv->conv"), IMAGE, settings, tmp_path, progress=False)
     root, *children = data["nodes"]
     assert [c["unit"] for c in children] == ["child:0", "child:1"]
     assert [c["score"] for c in children] == pytest.approx([48.0, 32.0])
@@ -98,3 +101,29 @@ def test_tree_json_for_the_known_net(tmp_path):
     assert on_disk["nodes"][1]["unit"] == "child:0"
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["verbs"]["compose"]["trees"] == ["compose/known/tree.json"]
+
+
+def test_table_of_the_known_net(tmp_path):
+    settings = ComposeSettings(root="parent:0", layers=["child", "parent"], name="known", sanity=False)
+    result = run_verb(net("conv->conv"), IMAGE, settings, tmp_path, progress=False)
+    assert isinstance(result, ComposeResult)
+    table = result.to_pandas()
+    assert table["unit"].tolist() == ["parent:0", "child:0", "child:1"]
+    assert table["score"].tolist() == pytest.approx([1.0, 48.0, 32.0])
+    assert table["share"].tolist() == pytest.approx([1.0, 0.6, 0.4])
+    assert table["ablation_drop"].iloc[0] == pytest.approx(125.0) and table["ablation_drop"][1:].isna().all()
+    assert table["parent"].tolist()[1:] == [0, 0] and table["depth"].tolist() == [0, 1, 1]
+    on_disk = json.loads((tmp_path / "compose/known/tree.json").read_text())
+    assert table["activation"].tolist() == [n["activation"] for n in on_disk["nodes"]]
+    assert on_disk["settings"]["sanity"] is False and on_disk["sanity"] is None
+
+
+def test_forward_records_in_the_graph_or_not():
+    model = net("conv->conv")
+    x, acts = forward(model, IMAGE.unsqueeze(0).repeat(2, 1, 1, 1), ["child", "parent"])
+    assert x.requires_grad and x.is_leaf and acts["parent"].shape == (2, 1, 4, 4)
+    (grad,) = torch.autograd.grad(acts["parent"].sum(), acts["child"])
+    assert grad[0, :, 0, 0].tolist() == WEIGHTS  # d parent / d child = the parent's weights
+    _, frozen = forward(model, IMAGE.unsqueeze(0), ["parent"], grad=False)
+    assert not frozen["parent"].requires_grad
+    assert float(frozen["parent"].sum()) == pytest.approx(64.0)

@@ -1,14 +1,21 @@
 """Trees on the toy model and on a ResNet, the Adebayo sanity check, and CLI errors."""
 
 import json
+import subprocess
+import sys
 import warnings
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
+from unitscope import compose
 from unitscope.cli import main
-from unitscope.compose import compose_tree
-from unitscope.compose.sanity import sanity_check
+from unitscope.compose import ComposeResult, ComposeSettings
+from unitscope.compose.pipeline import default_name
+from unitscope.compose.sanity import rank_correlation, sanity_check, spearman
+from unitscope.errors import BadInputError
 from unitscope.imageio import save_png
 from unitscope.models import InputSpec, load_model
 
@@ -44,8 +51,8 @@ def house_image(size: int = 128) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def toy_tree(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    data = compose_tree(toy(), house_image(), out, k=5, max_nodes=100, progress=False,
-                        name="house_0")
+    settings = ComposeSettings(top_k=5, max_nodes=100, name="house_0")
+    data = compose.run(toy(), house_image(), settings, out, progress=False)
     return out, data
 
 
@@ -94,6 +101,39 @@ def test_toy_tree_files_and_page(toy_tree):
         assert isinstance(figures["gradient"], float) and isinstance(figures["guided"], float)
 
 
+def test_toy_tree_result_table_files_and_view(toy_tree):
+    out, data = toy_tree
+    folder = out / "compose/house_0"
+    saved = json.loads((folder / "tree.json").read_text())
+    assert saved["settings"] == {"root": None, "layers": [], "top_k": 5, "max_nodes": 100,
+                                 "rule": "gradient", "name": "house_0", "sanity": True,
+                                 "batch_size": 32}
+    assert saved["k"] == 5 and saved["max_nodes"] == 100 and saved["rule"] == "gradient"
+    assert isinstance(data, ComposeResult) and data.run_dir == out
+    table = data.to_pandas()
+    assert len(table) == len(saved["nodes"]) == 100
+    for row, node in zip(table.to_dict("records"), saved["nodes"], strict=True):
+        for column, value in row.items():
+            want = node[column]
+            if want is None:
+                assert pd.isna(value), (column, value)
+            else:
+                assert value == want, (column, value, want)
+    assert table["parent"].isna().sum() == 1 and table["parent"].iloc[1] == 0
+    # the files: everything in the tree folder, each node's two PNGs among them
+    assert data.files == sorted(p for p in folder.iterdir() if p.is_file())
+    names = {p.name for p in data.files}
+    assert {"tree.json", "tree.html", "input.png", "n0_gradient.png", "n99_patch.png"} <= names
+    assert len(names) == 3 + 2 * 100
+    shown = data.display()
+    assert shown.link == folder / "tree.html" and shown.images[0] == (folder / "input.png", "input")
+    assert shown.images[1][0] == folder / "n0_gradient.png" and shown.images[1][1].startswith(data["root"])
+    assert dict(shown.facts)["nodes"] == "100"
+    assert dict(shown.facts)["layers reached"] == " -> ".join(reversed(TOY_ORDER))
+    html = data._repr_html_()
+    assert data["root"] in html and "data:image/png;base64," in html
+
+
 def test_randomizing_top_layers_changes_plain_gradient_images(toy_tree):
     _, data = toy_tree
     root_layer, root_channel = data["root"].split(":")
@@ -110,9 +150,9 @@ def test_randomizing_top_layers_changes_plain_gradient_images(toy_tree):
 def test_resnet18_tree_over_named_stages(tmp_path):
     model = load_model("resnet18", weights=None, input_spec=InputSpec(64))
     torch.manual_seed(0)
-    data = compose_tree(model, torch.rand(3, 64, 64), tmp_path, root="fc:auto",
-                        layers=["layer1", "layer2", "layer3", "layer4", "fc"], k=2,
-                        max_nodes=12, progress=False, sanity=False, name="r18")
+    settings = ComposeSettings(root="fc:auto", layers=["layer1", "layer2", "layer3", "layer4", "fc"],
+                               top_k=2, max_nodes=12, sanity=False, name="r18")
+    data = compose.run(model, torch.rand(3, 64, 64), settings, tmp_path, progress=False)
     layers = [n["layer"] for n in data["nodes"]]
     assert layers[0] == "fc" and "layer1" in layers and len(layers) == 12
     assert all(n["score"] > 0 for n in data["nodes"][1:])
@@ -136,7 +176,10 @@ def test_cli_builds_a_small_tree(tmp_path, image_file, capsys):
     assert code == 0 and "8 nodes" in out
     saved = json.loads((tmp_path / "run/compose/house/tree.json").read_text())
     assert saved["rule"] == "guided" and len(saved["nodes"]) == 8
+    assert saved["k"] == 2 and saved["settings"]["top_k"] == 2 and saved["sanity"] is None
+    assert max(len(n["children"]) for n in saved["nodes"]) == 2
     assert (tmp_path / "run/compose/house/tree.html").is_file()
+    assert "reaching conv" in out and "open " in out and out.rstrip().endswith("tree.html")
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -144,12 +187,88 @@ def test_cli_builds_a_small_tree(tmp_path, image_file, capsys):
     (["--layers", "conv2,conv1,fc8"], "forward order"),
     (["--layers", "conv1,conv9,fc8"], "unknown layer 'conv9'"),
     (["--root", "conv3:0", "--layers", "conv1,conv2,fc8"], "not one of the tree's layers"),
-    (["--k", "0"], "at least 1"),
+    (["--k", "0"], "--top-k must be at least 1, got 0"),
+    (["--top-k", "0"], "--top-k must be at least 1, got 0"),
+    (["--max-nodes", "0"], "--max-nodes must be at least 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
 ])
 def test_cli_bad_arguments_exit_2(tmp_path, image_file, capsys, extra, message):
     code, err = run_cli(capsys, "compose", "toy", image_file, "--out", str(tmp_path), *extra)
     assert code == 2 and message in err
     assert one_line(err) and "Traceback" not in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--top-k", "0"], "--top-k must be at least 1, got 0"),
+    (["--max-nodes", "0"], "--max-nodes must be at least 1, got 0"),
+])
+def test_cli_refuses_bad_settings_before_loading_the_model(tmp_path, capsys, extra, message):
+    code, err = run_cli(capsys, "compose", "no_such_model", str(tmp_path / "x.png"), *extra)
+    assert code == 2 and err == f"unitscope: error: {message}\n"
+
+
+def test_cli_unknown_rule_exits_2_naming_the_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["compose", "toy", str(tmp_path / "x.png"), "--rule", "bogus"])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert exit_.value.code == 2 and len(errors) == 1 and "--rule" in errors[0]
+    assert "bogus" in errors[0] and "Traceback" not in err
+
+
+def test_settings_refuse_bad_values():
+    with pytest.raises(BadInputError, match=r"--top-k must be at least 1, got 0"):
+        ComposeSettings(top_k=0)
+    with pytest.raises(BadInputError, match=r"--max-nodes must be at least 1, got 0"):
+        ComposeSettings(max_nodes=0)
+    with pytest.raises(BadInputError, match=r"--rule 'bogus' is unknown; use one of gradient, guided"):
+        ComposeSettings(rule="bogus")
+    with pytest.raises(BadInputError, match=r"--batch-size must be at least 1"):
+        ComposeSettings(batch_size=0)
+    with pytest.raises(BadInputError, match=r"--sanity must be true or false"):
+        ComposeSettings(sanity="no")
+    assert ComposeSettings(layers=["conv1", "fc8"]).layers == ("conv1", "fc8")
+
+
+def test_default_tree_name_is_a_safe_image_stem(tmp_path):
+    assert default_name(torch.zeros(3, 4, 4)) == "image"
+    assert default_name(tmp_path / "my house (1).png") == "my_house_1"
+    assert default_name("..png") == "image"
+
+
+def test_spearman_without_scipy_equals_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=3000).astype(np.float32)
+    y = (x + rng.normal(size=3000)).astype(np.float32)
+    x[::5], y[:700] = 0.0, 0.0  # ties: average ranks, as scipy
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
+    a, b = torch.from_numpy(x.reshape(3, 25, 40)), torch.from_numpy(y.reshape(3, 25, 40))
+    want = stats.spearmanr(a.abs().sum(0).flatten(), b.abs().sum(0).flatten()).statistic
+    assert rank_correlation(a, b, absolute=True) == pytest.approx(want, abs=1e-12)
+    assert rank_correlation(a, torch.zeros_like(b)) == 0.0
+    assert rank_correlation(torch.zeros_like(a), torch.zeros_like(b)) is None
+
+
+def test_sanity_check_needs_no_scipy():
+    """scipy is a test dependency only: the sanity check's correlations must not import it."""
+    code = """if True:
+        import sys
+        class NoScipy:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "scipy":
+                    raise ImportError("scipy is not installed")
+        sys.meta_path.insert(0, NoScipy())
+        import torch
+        from unitscope.compose import pipeline
+        from unitscope.compose.sanity import rank_correlation
+        a = torch.arange(12.0).view(3, 2, 2)
+        print(rank_correlation(a, a.flip(0)), rank_correlation(a, a * 2))
+    """
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    reversed_rho, same_rho = map(float, done.stdout.split())
+    assert same_rho == pytest.approx(1.0) and reversed_rho < 1.0
 
 
 def test_cli_unreadable_image_exits_2(tmp_path, capsys):

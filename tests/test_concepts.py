@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import filecmp
 
 import numpy as np
@@ -15,10 +16,12 @@ from unitscope.data.concepts import (
     OBJECT_CLASSES,
     OBJECT_NAMES,
     PART_NAMES,
-    generate,
     render_sample,
     scene_for,
 )
+from unitscope.data.concepts import generate as concepts_verb
+from unitscope.data.concepts.generate import ConceptsSettings, generate
+from unitscope.errors import BadInputError
 
 N_WORLD = 2000
 SIZE = 64  # textures and shapes scale with the size; 64 px keeps the 2000-image sweep fast
@@ -152,3 +155,20 @@ def test_concepts_cli_writes_a_dataset(tmp_path, capsys):
 def test_concepts_cli_rejects_bad_arguments(tmp_path, capsys):
     assert cli_main(["concepts", str(tmp_path / "w"), "--n", "0"]) == 2
     assert "--n" in capsys.readouterr().err
+
+
+def test_concepts_run_result_table_is_label_csv(tmp_path):
+    result = concepts_verb.run(None, None, ConceptsSettings(n=4, size=32, seed=1), tmp_path / "w")
+    with open(tmp_path / "w" / "label.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    table = result.to_pandas()
+    assert table["name"].tolist() == [r["name"] for r in rows]
+    assert table["number"].tolist() == [int(r["number"]) for r in rows]
+    assert result["labels"]["color"] == 11 and len(result["preview"]) == 4
+    assert (tmp_path / "w" / "index.csv") in result.files and all(p.is_file() for p in result.files)
+    assert "red-c" in result._repr_html_()
+
+
+def test_concepts_settings_refuse_a_tiny_size():
+    with pytest.raises(BadInputError, match="--size must be at least 16, got 8"):
+        ConceptsSettings(size=8)

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.runs import build_site
 from test_explore import _parse, _snapshot
 from unitscope.cli import main
 from unitscope.demo import MARKER, _fresh, tree_images
 from unitscope.errors import DataError
-from unitscope.explore import build_site
 
 STEPS = ["concept world", "examples", "dissect", "visualize", "compose", "graph", "explore"]
 
@@ -50,7 +50,7 @@ def test_quick_demo_site_is_complete(demo_run):
 
 def test_rebuilding_the_demo_site_is_byte_identical(demo_run, tmp_path):
     site = demo_run[0].site.parent
-    again = build_site(demo_run[0].run_dir, tmp_path / "again", progress=False).parent
+    again = build_site(demo_run[0].run_dir, tmp_path / "again").parent
     first, second = _snapshot(site), _snapshot(again)
     assert first == second and len(first) > 100
 

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unitscope.dissect import run_dissect
+from unitscope.dissect import DissectResult, DissectSettings, run
+from unitscope.errors import BadInputError, CheckpointError, DataError
 from unitscope.models import InputSpec, load_model
 
 CATEGORIES = ["color", "object", "part", "scene", "texture"]
@@ -46,6 +47,11 @@ class MemoryBroden:
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def dissect(model, data, out, **fields) -> DissectResult:
+    """`run` with DissectSettings(**fields), no progress bars."""
+    return run(model, data, DissectSettings(**fields), out, progress=False)
 
 
 # ---- a random Broden-format fixture and a plain reference -----------------------------------------
@@ -146,11 +152,6 @@ def reference_iou(model, dataset: MemoryBroden, layer: str, quantile: float, neg
     return iou, np.array(thresholds)
 
 
-def _ious(result: dict, layer: str, section: dict | None = None):
-    section = section or result
-    return {u: (e["label"], e["iou"]) for u, e in section["layers"][layer]["units"].items()}
-
-
 def _tally_iou(out, layer: str, negative: bool = False) -> dict[tuple[int, str], float]:
     """All per-category IoUs from tally.csv, keyed by (unit, category)."""
     import csv
@@ -160,11 +161,10 @@ def _tally_iou(out, layer: str, negative: bool = False) -> dict[tuple[int, str],
     return {(int(r["unit"]), cat): (r[f"{cat}-label"], float(r[f"{cat}-iou"]))
             for r in rows for cat in CATEGORIES if f"{cat}-iou" in r}
 
-
 def test_thresholds_are_exact_and_ious_match_reference_to_1e6(tmp_path):
     model, data = tiny_model(), random_broden()
-    result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, negative=True,
-                         precision="fp32", batch_size=4, progress=False, dataset=data)
+    result = dissect(model, data, tmp_path, layers=["conv2"], quantile=0.05, negative=True, precision="fp32",
+                     batch_size=4)
     for negative in (False, True):
         ref, thresholds = reference_iou(model, data, "conv2", 0.05, negative)
         section = result["negative"] if negative else result
@@ -186,8 +186,7 @@ def test_thresholds_are_exact_and_ious_match_reference_to_1e6(tmp_path):
 
 def test_uneven_batches_give_the_reference_thresholds_and_labels(tmp_path):
     model, data = tiny_model(), random_broden(n=24, seed=1)
-    result = run_dissect(model, "mem", ["conv2"], tmp_path, quantile=0.05, precision="fp32",
-                         batch_size=5, progress=False, dataset=data)
+    result = dissect(model, data, tmp_path, layers="conv2", quantile=0.05, precision="fp32", batch_size=5)
     ref, thresholds = reference_iou(model, data, "conv2", 0.05)
     for u in range(4):
         entry = result["layers"]["conv2"]["units"][f"conv2:{u}"]
@@ -200,8 +199,8 @@ def test_a_loading_process_gives_the_same_tally_as_loading_in_process(tmp_path):
     """workers=1 ships items across as numpy arrays; the tally must not notice."""
     model, data = tiny_model(), random_broden(n=12, seed=2)
     for workers in (0, 1):
-        run_dissect(model, "mem", ["conv2"], tmp_path / f"w{workers}", quantile=0.05, precision="fp32",
-                    batch_size=5, progress=False, dataset=data, workers=workers)
+        dissect(model, data, tmp_path / f"w{workers}", layers="conv2", quantile=0.05, precision="fp32",
+                batch_size=5, workers=workers)
     tallies = [(tmp_path / f"w{w}" / "dissect" / "conv2" / "tally.csv").read_text() for w in (0, 1)]
     assert tallies[0] == tallies[1] and tallies[0].count("\n") == 5
 
@@ -267,10 +266,13 @@ class Planted(nn.Module):
         return self.features(x).mean((2, 3))
 
 
+def planted_model():
+    return load_model(Planted(), input_spec=InputSpec(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+
+
 def test_planted_detectors_get_their_concepts(tmp_path):
-    model = load_model(Planted(), input_spec=InputSpec(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
-    result = run_dissect(model, "mem", ["features"], tmp_path, quantile=0.08, batch_size=8,
-                         progress=False, dataset=planted_broden(), precision="fp32")
+    result = dissect(planted_model(), planted_broden(), tmp_path, layers="features", quantile=0.08,
+                     batch_size=8, precision="fp32")
     units = result["layers"]["features"]["units"]
     expect = {"features:0": ("red-c", "color"), "features:1": ("striped", "texture"),
               "features:2": ("box", "object")}
@@ -289,6 +291,21 @@ def test_planted_detectors_get_their_concepts(tmp_path):
     _strip_shows(tmp_path / units["features:2"]["top_images"][0], channel=2)  # blue for the box unit
 
 
+def test_the_notebook_view_shows_strips_facts_and_labels(tmp_path):
+    result = dissect(planted_model(), planted_broden(n=20), tmp_path, layers="features", quantile=0.08,
+                     batch_size=8, precision="fp32", top_k=2)
+    shown = result.display()
+    assert ("layers", "features") in shown.facts and ("images", "20") in shown.facts
+    assert ("detectors", "features 3/3") in shown.facts
+    strips = [tmp_path / f"dissect/features/{u}_top.jpg" for u in range(3)]
+    assert [path for path, _ in shown.images] == strips
+    assert shown.images[0][1].startswith("features:0 red-c (")
+    assert list(shown.table.columns) == ["layer", "unit", "label", "category", "iou", "detector"]
+    assert shown.table.label.tolist() == ["red-c", "striped", "box"] and shown.table.detector.all()
+    html = result._repr_html_()
+    assert html.count("<img") == 3 and "data:image/jpeg;base64," in html and "striped" in html
+
+
 def _strip_shows(path, channel: int, k: int = 5, size: int = 64) -> None:
     """The strip holds k tiles; its undimmed (bright) pixels are mostly of the given colour."""
     from PIL import Image
@@ -301,49 +318,121 @@ def _strip_shows(path, channel: int, k: int = 5, size: int = 64) -> None:
 
 
 def test_bf16_gives_the_same_planted_labels(tmp_path):
-    model = load_model(Planted(), input_spec=InputSpec(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
-    result = run_dissect(model, "mem", ["features"], tmp_path, quantile=0.08, batch_size=8,
-                         progress=False, dataset=planted_broden(n=20), precision="bf16")
+    result = dissect(planted_model(), planted_broden(n=20), tmp_path, layers="features", quantile=0.08,
+                     batch_size=8, precision="bf16")
     labels = [result["layers"]["features"]["units"][f"features:{u}"]["label"] for u in range(3)]
     assert labels == ["red-c", "striped", "box"]
 
 
+# ---- the result: tables, files, settings ---------------------------------------------------------
+
+def test_to_pandas_is_the_tally_csv_and_files_are_what_the_run_wrote(tmp_path):
+    import pandas as pd
+
+    result = dissect(tiny_model(), random_broden(n=10, seed=8), tmp_path, layers="conv1,conv2", batch_size=4,
+                     negative=True, baseline="random", top_k=2)
+    for layer in ("conv1", "conv2"):
+        pd.testing.assert_frame_equal(result.to_pandas(layer),
+                                      pd.read_csv(tmp_path / "dissect" / layer / "tally.csv"))
+    table = result.to_pandas()
+    assert table.columns[0] == "layer" and table.layer.tolist() == ["conv1"] * 6 + ["conv2"] * 4
+    pd.testing.assert_frame_equal(table[table.layer == "conv2"].drop(columns="layer").reset_index(drop=True),
+                                  result.to_pandas("conv2"))
+    with pytest.raises(BadInputError, match="layer 'conv9' was not dissected; this run has conv1, conv2"):
+        result.to_pandas("conv9")
+    written = sorted(p for p in (tmp_path / "dissect").rglob("*") if p.is_file())
+    assert sorted(result.files) == written and result.files[0] == tmp_path / "dissect" / "dissect.json"
+    suffixes = {p.suffix for p in result.files}
+    assert suffixes == {".json", ".csv", ".png", ".jpg"}
+    assert len([p for p in result.files if p.suffix == ".csv"]) == 8  # 2 layers x sign x model/baseline
+    assert len([p for p in result.files if p.suffix == ".jpg"]) == 10  # one strip per unit of the model
+
+
+def test_dissect_json_holds_the_settings_and_they_round_trip(tmp_path):
+    settings = DissectSettings(layers="conv2", quantile=0.02, iou_threshold=0.1, rotation="0.5", batch_size=4,
+                               top_k=1, seed=3)
+    result = run(tiny_model(), random_broden(n=8), settings, tmp_path, progress=False)
+    saved = json.loads((tmp_path / "dissect" / "dissect.json").read_text())
+    assert saved["settings"] == result["settings"] == settings.to_dict()
+    assert saved["settings"]["rotation"] == [0.5] and saved["settings"]["layers"] == ["conv2"]
+    assert DissectSettings(**saved["settings"]) == settings == result.settings
+    assert saved["quantile"] == 0.02 and saved["iou_threshold"] == 0.1  # the older keys stay
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"quantile": 0.7}, "--quantile must be in (0, 0.5), got 0.7"),
+    ({"quantile": 0}, "--quantile must be in (0, 0.5), got 0"),
+    ({"iou_threshold": 2}, "--iou-threshold must be in [0, 1], got 2"),
+    ({"rotation": (0, 1.5)}, "--rotation must be in [0, 1], got 1.5"),
+    ({"rotation": "0,x"}, "--rotation '0,x' is not a comma-separated list of numbers"),
+    ({"baseline": "zeros"}, "--baseline 'zeros' is unknown; use one of random"),
+    ({"batch_size": 0}, "--batch-size must be at least 1, got 0"),
+    ({"checkpoint_every": 0}, "--checkpoint-every must be at least 1, got 0"),
+    ({"size": 0}, "--size must be at least 1, got 0"),
+    ({"top_k": -1}, "--top-k must be at least 0, got -1"),
+    ({"workers": -2}, "--workers must be at least 0, got -2"),
+    ({"precision": "fp16"}, "--precision 'fp16' is unknown"),
+])
+def test_settings_refuse_bad_values_in_one_line(fields, message):
+    with pytest.raises(BadInputError) as refused:
+        DissectSettings(layers="conv5", **fields)
+    assert str(refused.value).startswith(message) and "\n" not in str(refused.value)
+
+
+def test_settings_read_lists_from_text_and_fingerprint_what_decides_the_content():
+    settings = DissectSettings(layers=["conv3,conv5", "fc8", "conv3"], rotation="1,0.5")
+    assert settings.layers == ("conv3", "conv5", "fc8") and settings.alphas() == [0.0, 0.5, 1.0]
+    assert set(settings.to_dict()) - set(settings.fingerprint()) == {"checkpoint_every", "resume", "workers"}
+    assert "size" in settings.fingerprint()
+
+
+def test_opened_datasets_and_layers_are_checked_before_any_work(tmp_path):
+    with pytest.raises(BadInputError, match="no layers given"):
+        run(tiny_model(), random_broden(n=4), None, tmp_path, progress=False)
+    with pytest.raises(BadInputError, match="--size 32 applies to a dataset given as a path"):
+        dissect(tiny_model(), random_broden(n=4), tmp_path, layers="conv2", size=32)
+    with pytest.raises(DataError, match="has no images"):
+        dissect(tiny_model(), MemoryBroden([], RANDOM_TABLE), tmp_path, layers="conv2")
+    assert not (tmp_path / "dissect").exists()
+
+
 # ---- resume -------------------------------------------------------------------------------------
 
-def test_killed_run_resumes_to_identical_tally(tmp_path):
+def test_killed_run_resumes_to_identical_tally(tmp_path, caplog):
     model = tiny_model()
     data = random_broden(n=22, seed=3)
+    common = dict(layers=("conv1", "conv2"), batch_size=3, checkpoint_every=2, rotation=[1.0], negative=True,
+                  precision="fp32")
     clean = tmp_path / "clean"
-    run_dissect(model, "mem", ["conv1", "conv2"], clean, batch_size=3, checkpoint_every=2,
-                rotation=[1.0], negative=True, progress=False, dataset=data, precision="fp32")
+    dissect(model, data, clean, **common)
     killed = tmp_path / "killed"
     crash = MemoryBroden(data.items, RANDOM_TABLE, fail_at=16)  # dies in batch 5, after checkpoint 4
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_dissect(model, "mem", ["conv1", "conv2"], killed, batch_size=3, checkpoint_every=2,
-                    rotation=[1.0], negative=True, progress=False, dataset=crash, precision="fp32")
+        dissect(model, crash, killed, **common)
     state = json.loads((killed / "dissect" / ".work" / "state.json").read_text())
     assert state["pass1"] == 4 and not state["pass1_done"]
     assert not (killed / "dissect" / "dissect.json").exists()
-    run_dissect(model, "mem", ["conv1", "conv2"], killed, batch_size=3, checkpoint_every=2,
-                rotation=[1.0], negative=True, progress=False, dataset=data, precision="fp32",
-                resume=True)
+    with caplog.at_level("INFO", logger="unitscope.dissect"):
+        dissect(model, data, killed, resume=True, **common)
+    assert [r.getMessage() for r in caplog.records] == ["dissect: resuming from batch 4 of pass 1"]
     for layer in ("conv1", "conv2"):
         for name in ("tally.csv", "tally_negative.csv"):
             assert (killed / "dissect" / layer / name).read_bytes() == \
                 (clean / "dissect" / layer / name).read_bytes()
     a = json.loads((clean / "dissect" / "dissect.json").read_text())
     b = json.loads((killed / "dissect" / "dissect.json").read_text())
-    assert a == b and len(a["rotation"]) == 4
+    assert b["settings"] == {**a["settings"], "resume": True}  # the only difference: this one resumed
+    assert {**a, "settings": None} == {**b, "settings": None} and len(a["rotation"]) == 4
 
 
 def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, monkeypatch):
     """Thumbnails of batches tallied before the crash are gone; the report decodes those again."""
-    from unitscope.dissect import run as dissect_run
+    from unitscope.dissect import job
 
     model, data = tiny_model(), random_broden(n=22, seed=5)
-    settings = dict(batch_size=3, checkpoint_every=2, progress=False, dataset=data, precision="fp32")
-    run_dissect(model, "mem", ["conv2"], tmp_path / "clean", **settings)
-    real, calls = dissect_run.tally_batch, []
+    common = dict(layers="conv2", batch_size=3, checkpoint_every=2, precision="fp32")
+    dissect(model, data, tmp_path / "clean", **common)
+    real, calls = job.tally_batch, []
 
     def dies_in_batch_5(*args, **kwargs):
         calls.append(1)
@@ -351,13 +440,13 @@ def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, mo
             raise RuntimeError("simulated crash in pass 2")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dissect_run, "tally_batch", dies_in_batch_5)
+    monkeypatch.setattr(job, "tally_batch", dies_in_batch_5)
     with pytest.raises(RuntimeError, match="pass 2"):
-        run_dissect(model, "mem", ["conv2"], tmp_path / "killed", **settings)
+        dissect(model, data, tmp_path / "killed", **common)
     state = json.loads((tmp_path / "killed" / "dissect" / ".work" / "state.json").read_text())
     assert state["pass1_done"] and state["pass2"] == 4
-    monkeypatch.setattr(dissect_run, "tally_batch", real)
-    run_dissect(model, "mem", ["conv2"], tmp_path / "killed", resume=True, **settings)
+    monkeypatch.setattr(job, "tally_batch", real)
+    dissect(model, data, tmp_path / "killed", resume=True, **common)
     files = sorted(p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean" / "dissect").rglob("*")
                    if p.suffix in (".csv", ".jpg"))
     assert len(files) == 5
@@ -366,30 +455,28 @@ def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, mo
 
 
 def test_thumbnails_beyond_the_kept_limit_are_decoded_again_identically(tmp_path, monkeypatch):
-    from unitscope.dissect import report
-    from unitscope.dissect import run as dissect_run
+    from unitscope.dissect import job, strips
 
     model, data = tiny_model(), random_broden(n=12, seed=6)
-    settings = dict(batch_size=4, progress=False, dataset=data, precision="fp32")
+    common = dict(layers="conv2", batch_size=4, precision="fp32")
     decoded = []
-    real_image_only = report.image_only
-    monkeypatch.setattr(report, "image_only", lambda *a: decoded.append(a[1]) or real_image_only(*a))
-    run_dissect(model, "mem", ["conv2"], tmp_path / "all", **settings)
+    real_image_only = strips.image_only
+    monkeypatch.setattr(strips, "image_only", lambda *a: decoded.append(a[1]) or real_image_only(*a))
+    dissect(model, data, tmp_path / "all", **common)
     assert decoded == []  # every top image's thumbnail came from the cache
-    monkeypatch.setattr(dissect_run, "KEPT_THUMBNAILS", 2)
-    run_dissect(model, "mem", ["conv2"], tmp_path / "two", **settings)
+    monkeypatch.setattr(job, "KEPT_THUMBNAILS", 2)
+    dissect(model, data, tmp_path / "two", **common)
     assert len(decoded) == len(set(decoded)) > 0
-    strips = sorted((tmp_path / "all" / "dissect" / "conv2").glob("*_top.jpg"))
-    assert len(strips) == 4
-    for path in strips:
+    strip_files = sorted((tmp_path / "all" / "dissect" / "conv2").glob("*_top.jpg"))
+    assert len(strip_files) == 4
+    for path in strip_files:
         assert (tmp_path / "two" / "dissect" / "conv2" / path.name).read_bytes() == path.read_bytes()
 
 
 def test_a_cache_that_no_longer_matches_pass_1_is_a_clear_error(tmp_path, monkeypatch):
-    from unitscope.dissect import run as dissect_run
-    from unitscope.errors import CheckpointError
+    from unitscope.dissect import job
 
-    real = dissect_run.exact_thresholds
+    real = job.exact_thresholds
 
     def after_tampering(*args):
         path = next((tmp_path / "dissect" / ".work").rglob("b0000000.pt"))
@@ -398,70 +485,64 @@ def test_a_cache_that_no_longer_matches_pass_1_is_a_clear_error(tmp_path, monkey
         torch.save(payload, path)
         return real(*args)
 
-    monkeypatch.setattr(dissect_run, "exact_thresholds", after_tampering)
+    monkeypatch.setattr(job, "exact_thresholds", after_tampering)
     with pytest.raises(CheckpointError, match="does not match pass 1"):
-        run_dissect(tiny_model(), "mem", ["conv2"], tmp_path, batch_size=4, progress=False,
-                    dataset=random_broden(n=8), precision="fp32")
+        dissect(tiny_model(), random_broden(n=8), tmp_path, layers="conv2", batch_size=4, precision="fp32")
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
-    from unitscope.errors import CheckpointError
-
     model = tiny_model()
     data = random_broden(n=9, seed=4)
     crash = MemoryBroden(data.items, RANDOM_TABLE, fail_at=7)
+    common = dict(layers="conv2", batch_size=2, checkpoint_every=1)
     with pytest.raises(RuntimeError):
-        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
-                    dataset=crash)
+        dissect(model, crash, tmp_path, **common)
     with pytest.raises(CheckpointError, match="different settings"):
-        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
-                    dataset=data, quantile=0.01, resume=True)
+        dissect(model, data, tmp_path, quantile=0.01, resume=True, **common)
 
 
 def test_resume_of_a_cache_in_an_older_format_is_refused(tmp_path, monkeypatch):
-    from unitscope.dissect import run as dissect_run
-    from unitscope.errors import CheckpointError
+    from unitscope.dissect import checkpoint
 
     model = tiny_model()
     data = random_broden(n=9, seed=4)
-    monkeypatch.setattr(dissect_run, "CACHE_FORMAT", 1)
+    common = dict(layers="conv2", batch_size=2, checkpoint_every=1)
+    monkeypatch.setattr(checkpoint, "CACHE_FORMAT", 1)
     with pytest.raises(RuntimeError):
-        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
-                    dataset=MemoryBroden(data.items, RANDOM_TABLE, fail_at=7))
-    monkeypatch.setattr(dissect_run, "CACHE_FORMAT", 2)
+        dissect(model, MemoryBroden(data.items, RANDOM_TABLE, fail_at=7), tmp_path, **common)
+    monkeypatch.setattr(checkpoint, "CACHE_FORMAT", 2)
     with pytest.raises(CheckpointError, match="cache_format"):
-        run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=2, checkpoint_every=1, progress=False,
-                    dataset=data, resume=True)
+        dissect(model, data, tmp_path, resume=True, **common)
 
 
 def test_nan_activations_are_a_clear_error_and_leave_nothing(tmp_path):
-    from unitscope.errors import BadInputError, DataError
-
     data = random_broden(n=8)
     data.items[5].image[0, 3, 3] = float("nan")
     with pytest.raises(DataError, match="NaN activations on images 4-7"):
-        run_dissect(tiny_model(), "mem", ["conv2"], tmp_path, batch_size=4, checkpoint_every=1,
-                    progress=False, dataset=data)
+        dissect(tiny_model(), data, tmp_path, layers="conv2", batch_size=4, checkpoint_every=1)
     broken = tiny_model()
     with torch.no_grad():
         broken.module.conv2.bias[1] = float("nan")
     with pytest.raises(BadInputError, match="weights of TinyNet contain NaN"):
-        run_dissect(broken, "mem", ["conv2"], tmp_path / "other", progress=False, dataset=random_broden(n=8))
+        dissect(broken, random_broden(n=8), tmp_path / "other", layers="conv2")
     assert not (tmp_path / "other").exists()
 
 
 def test_baseline_and_rotation_sections(tmp_path):
-    model = tiny_model()
-    result = run_dissect(model, "mem", ["conv2"], tmp_path, batch_size=5, rotation=[0.5, 1.0],
-                         baseline="random", progress=False, dataset=random_broden(n=10, seed=5))
+    from unitscope import run as run_verb
+
+    settings = DissectSettings(layers="conv2", batch_size=5, rotation=[0.5, 1.0], baseline="random")
+    result = run_verb(tiny_model(), random_broden(n=10, seed=5), settings, tmp_path, progress=False)
+    assert isinstance(result, DissectResult)
     assert set(result["baseline_random"]["layers"]) == {"conv2"}
     assert [e["alpha"] for e in result["rotation"]] == [0.0, 0.5, 1.0]
     assert (tmp_path / "dissect" / "baseline_random" / "conv2" / "tally.csv").is_file()
     assert (tmp_path / "dissect" / "rotation.png").is_file()
+    assert list(result.to_pandas().layer.unique()) == ["conv2"]  # the baseline is not in the table
 
 
 def test_masked_strips_show_each_image_inside_its_mask_and_dimmed_outside():
-    from unitscope.dissect.report import masked_strips
+    from unitscope.dissect.strips import masked_strips
 
     images = torch.randint(0, 256, (4, 8, 8, 3), dtype=torch.uint8)  # 2 units x k = 2 tiles of 8 px
     maps = torch.zeros(4, 2, 2)
@@ -476,10 +557,19 @@ def test_masked_strips_show_each_image_inside_its_mask_and_dimmed_outside():
     assert 0 < int(up.sum()) < up.numel()
 
 
+def test_thumbnails_are_rounded_uint8_at_most_thumb_pixels():
+    from unitscope.dissect.strips import THUMB, thumbnails
+
+    small = torch.tensor([0.0, 0.5, 1.0, 1.2, -0.1, 0.2]).view(1, 3, 1, 2)
+    assert thumbnails(small).dtype == torch.uint8
+    assert thumbnails(small).view(-1).tolist() == [0, 128, 255, 255, 0, 51]
+    assert thumbnails(torch.rand(2, 3, 2 * THUMB, 2 * THUMB)).shape == (2, 3, THUMB, THUMB)
+
+
 def test_report_background_errors_surface_and_threads_are_restored(tmp_path):
-    from unitscope.dissect.report import _Background
+    from unitscope.dissect.background import Background
 
     threads = torch.get_num_threads()
-    with pytest.raises(OSError), _Background() as background:
+    with pytest.raises(OSError), Background() as background:
         background.strip(torch.zeros(4, 4, 3, dtype=torch.uint8), tmp_path / "no such folder" / "0_top.jpg")
     assert torch.get_num_threads() == threads

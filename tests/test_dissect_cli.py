@@ -23,12 +23,16 @@ def world(tmp_path_factory):
 def test_dissect_cli_writes_the_contract(world, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["--quiet", "dissect", "toy", str(world), "conv1,conv5", "--weights", "none",
-                 "--batch-size", "4", "--out", str(out), "--rotation", "0,1", "--top-k", "2"])
+                 "--batch-size", "4", "--out", str(out), "--rotation", "0,0.5,1", "--top-k", "2"])
     assert code == 0
     printed = capsys.readouterr().out
     assert "conv1:" in printed and "rotation" in printed
     result = json.loads((out / "dissect" / "dissect.json").read_text())
     assert set(result["layers"]) == {"conv1", "conv5"}
+    assert [(e["layer"], e["alpha"]) for e in result["rotation"]] == [
+        (layer, alpha) for layer in ("conv1", "conv5") for alpha in (0.0, 0.5, 1.0)]
+    assert result["settings"]["rotation"] == [0.0, 0.5, 1.0] and result["settings"]["top_k"] == 2
+    assert result["settings"]["layers"] == ["conv1", "conv5"] and result["settings"]["batch_size"] == 4
     unit = result["layers"]["conv5"]["units"]["conv5:0"]
     assert {"label", "category", "iou", "detector", "runners_up", "top_images"} <= set(unit)
     assert unit["category"] in result["categories"]
@@ -88,3 +92,61 @@ def test_bad_arguments_exit_2(world, tmp_path, capsys, args):
     err = capsys.readouterr().err
     assert err.startswith("unitscope: error:") and len(err.strip().splitlines()) == 1
     assert not (out / "dissect").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--top-k", "-1"], "--top-k must be at least 0, got -1"),
+    (["--k", "-1"], "--top-k must be at least 0, got -1"),
+    (["--size", "0"], "--size must be at least 1, got 0"),
+    (["--quantile", "0.7"], "--quantile must be in (0, 0.5), got 0.7"),
+    (["--rotation", "0,0.5,2"], "--rotation must be in [0, 1], got 2"),
+    (["--rotation", "0,x"], "--rotation '0,x' is not a comma-separated list of numbers"),
+    (["--iou-threshold", "-0.1"], "--iou-threshold must be in [0, 1], got -0.1"),
+    (["--batch", "0"], "--batch-size must be at least 1, got 0"),
+    (["--checkpoint-every", "0"], "--checkpoint-every must be at least 1, got 0"),
+    (["--workers", "-1"], "--workers must be at least 0, got -1"),
+])
+def test_bad_values_are_refused_in_one_line_before_the_model_loads(world, tmp_path, capsys, args, message):
+    """The model does not exist: the flag, checked first, is what the line names."""
+    out = tmp_path / "run"
+    code = main(["--quiet", "dissect", "no-such-model", str(world), "conv5", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"unitscope: error: {message}\n"
+    assert not out.exists()
+
+
+def test_help_shows_each_default_once(capsys):
+    with pytest.raises(SystemExit):
+        main(["dissect", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for text in ("(default 0.005)", "(default 0.04)", "(default 32)", "(default 20)", "(default 5)"):
+        assert shown.count(text) == 1, text
+    assert "--batch " not in shown and "--k " not in shown  # the older spellings work but are not shown
+
+
+def test_resume_with_another_size_is_refused(world, tmp_path, capsys, monkeypatch):
+    """--size changes every activation: a checkpoint made at another size cannot be continued."""
+    from unitscope.dissect import job
+
+    out = tmp_path / "run"
+    args = ["dissect", "toy", str(world), "conv5", "--batch-size", "4",  # trained (fixed) weights
+            "--checkpoint-every", "1", "--top-k", "1", "--out", str(out)]
+    real = job.tally_batch
+
+    def crash(*_args):
+        raise RuntimeError("simulated crash in pass 2")
+
+    monkeypatch.setattr(job, "tally_batch", crash)
+    with pytest.raises(RuntimeError, match="pass 2"):
+        main(["--quiet", *args, "--size", "32"])
+    monkeypatch.setattr(job, "tally_batch", real)
+    capsys.readouterr()
+    assert main(["--quiet", *args, "--size", "48", "--resume"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("unitscope:")]
+    assert len(errors) == 1 and errors[0].startswith("unitscope: error: the checkpoint in")
+    assert errors[0].endswith("different settings (size: 32 then, 48 now); run again without --resume "
+                              "to start over")
+    assert main([*args, "--size", "32", "--resume"]) == 0
+    assert "dissect: resuming from batch 3 of pass 1" in capsys.readouterr().err.splitlines()
+    saved = json.loads((out / "dissect" / "dissect.json").read_text())
+    assert saved["settings"]["size"] == 32 and saved["settings"]["resume"]

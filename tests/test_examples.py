@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -10,8 +11,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from unitscope import examples
+from unitscope import run as run_verb
 from unitscope.cli import main
-from unitscope.examples import run_examples
+from unitscope.errors import BadInputError, BadUnitError
+from unitscope.examples import ExamplesResult, ExamplesSettings
 from unitscope.models import InputSpec, load_model
 from unitscope.receptive_field import receptive_field
 
@@ -57,8 +61,8 @@ def test_examples_rank_by_planted_redness(tmp_path):
     squares = red_folder(data)
     model = load_model(RedNet(), input_spec=InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
     out = tmp_path / "run"
-    result = run_examples(model, data, ["conv1:0", "conv2"], out, k=3, batch_size=4, progress=False,
-                          precision="fp32")
+    settings = ExamplesSettings(units=["conv1:0", "conv2"], top_k=3, batch_size=4, precision="fp32")
+    result = examples.run(model, data, settings, out, progress=False)
     assert set(result["units"]) == {"conv1:0", "conv2:0", "conv2:1"}
     red = result["units"]["conv1:0"]
     assert [e["source"] for e in red["top"]] == ["img_09.png", "img_08.png", "img_07.png"]
@@ -76,8 +80,78 @@ def test_examples_rank_by_planted_redness(tmp_path):
     assert red["top"][0]["patch"] == "examples/conv1/0/top_0_patch.png"
     saved = json.loads((out / "examples" / "examples.json").read_text())
     assert saved["k"] == 3 and saved["units"]["conv1:0"] == red
+    assert set(saved) == {"dataset", "k", "units", "settings"} and saved["dataset"] == str(data)
+    assert saved["settings"] == {"units": ["conv1:0", "conv2"], "top_k": 3, "batch_size": 4,
+                                 "precision": "fp32", "workers": 0}
     assert json.loads((out / "manifest.json").read_text())["verbs"]["examples"] == {
         "json": "examples/examples.json"}
+    assert_table_matches_json(result, saved)
+    # the files: 3 units x 2 sides x 3 ranks, a thumbnail and a patch each, and the JSON
+    assert len(result.files) == 3 * 2 * 3 * 2 + 1 and all(p.is_file() for p in result.files)
+    assert out / "examples" / "examples.json" in result.files
+    assert out / "examples/conv2/1/bottom_2_patch.png" in result.files
+    shown = result.display()
+    assert [caption for _, caption in shown.images] == ["conv1:0", "conv2:0", "conv2:1"]
+    assert shown.images[0][0] == out / "examples/conv1/0/top_0.png"
+    assert "img_09.png" in result._repr_html_()
+
+
+def assert_table_matches_json(result: ExamplesResult, saved: dict) -> None:
+    """to_pandas(): one row per (unit, side, rank) carrying exactly examples.json's entries."""
+    table = result.to_pandas()
+    expected = [{"unit": unit, "side": side, "rank": rank, **example}
+                for unit, entry in saved["units"].items()
+                for side in ("top", "bottom") for rank, example in enumerate(entry[side])]
+    assert len(table) == len(expected) > 0
+    assert table.to_dict("records") == expected
+    assert list(table.columns) == ["unit", "side", "rank", "source", "value", "x", "y", "thumb", "patch"]
+
+
+def test_settings_refuse_bad_values():
+    with pytest.raises(BadInputError, match=r"--top-k must be at least 1, got 0"):
+        ExamplesSettings(units=["conv1"], top_k=0)
+    with pytest.raises(BadInputError, match=r"--batch-size must be at least 1, got 0"):
+        ExamplesSettings(units=["conv1"], batch_size=0)
+    with pytest.raises(BadInputError, match=r"--workers must be at least 0, got -1"):
+        ExamplesSettings(units=["conv1"], workers=-1)
+    with pytest.raises(BadInputError, match=r"--precision 'fp16' is unknown"):
+        ExamplesSettings(units=["conv1"], precision="fp16")
+    with pytest.raises(BadUnitError, match=r"UNITS: give at least one unit address"):
+        ExamplesSettings()
+    with pytest.raises(BadUnitError, match=r"conv1:x"):
+        ExamplesSettings(units=["conv1:x"])
+    assert ExamplesSettings(units="conv1:0").units == ("conv1:0",)
+
+
+def test_previous_units_kept_only_for_the_same_k(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    red_folder(data, n=4)
+    model = load_model(RedNet(), input_spec=InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    out = tmp_path / "run"
+    saved = out / "examples" / "examples.json"
+
+    def examples_of(unit: str, k: int) -> set:
+        settings = ExamplesSettings(units=[unit], top_k=k, batch_size=2, precision="fp32")
+        return set(examples.run(model, data, settings, out, progress=False)["units"])
+
+    assert examples_of("conv1:0", 2) == {"conv1:0"}
+    assert examples_of("conv1:1", 2) == {"conv1:0", "conv1:1"}  # same k: kept
+    assert examples_of("conv2:0", 3) == {"conv2:0"}  # another k: started afresh
+    saved.write_text("{not json")
+    assert examples_of("conv2:1", 3) == {"conv2:1"}  # unreadable: started afresh
+    assert set(json.loads(saved.read_text())["units"]) == {"conv2:1"}
+
+
+def test_run_dispatches_on_examples_settings(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    red_folder(data, n=3)
+    model = load_model(RedNet(), input_spec=InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    result = run_verb(model, data, ExamplesSettings(units=["conv1:0"], top_k=1), tmp_path, progress=False)
+    assert isinstance(result, ExamplesResult) and result.run_dir == tmp_path
+    assert result["units"]["conv1:0"]["top"][0]["source"] == "img_02.png"
+    assert math.isfinite(result.to_pandas()["value"].sum())
 
 
 def test_thumbnail_overlay_marks_the_active_region(tmp_path):
@@ -112,6 +186,33 @@ def test_examples_cli_and_bad_input(tmp_path, capsys):
         assert main(["--quiet", "examples", *argv, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("unitscope: error:") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--top-k", "0"], "--top-k must be at least 1, got 0"),
+    (["--k", "0"], "--top-k must be at least 1, got 0"),  # the old spelling, still accepted
+    (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+    (["--batch", "-2"], "--batch-size must be at least 1, got -2"),
+    (["--workers", "-1"], "--workers must be at least 0, got -1"),
+])
+def test_cli_refuses_bad_settings_before_loading_the_model(tmp_path, capsys, flags, message):
+    # the model does not exist: the settings must fail first, naming the flag
+    code = main(["--quiet", "examples", "no_such_model", str(tmp_path), "conv1", *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"unitscope: error: {message}\n"
+
+
+def test_cli_old_k_spelling_sets_top_k(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    red_folder(data, n=3)
+    out = tmp_path / "run"
+    assert main(["--quiet", "examples", "test_examples:_rednet", str(data), "conv1:0", "--k", "2",
+                 "--batch", "2", "--out", str(out)]) == 0
+    saved = json.loads((out / "examples" / "examples.json").read_text())
+    assert saved["k"] == 2 and saved["settings"]["top_k"] == 2 and saved["settings"]["batch_size"] == 2
+    assert len(saved["units"]["conv1:0"]["top"]) == 2
+    assert "examples: 1 units in" in capsys.readouterr().out
 
 
 def _rednet():

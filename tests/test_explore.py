@@ -11,11 +11,11 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from conftest import DOTTED, SCRIPT_LABEL, make_fake_run
+from helpers.runs import build_site
 from unitscope.cli import main
 from unitscope.errors import DataError
-from unitscope.explore import build_site
 from unitscope.report.paths import safe_relpath, slug
-from unitscope.run import write_json_atomic
+from unitscope.rundir import write_json_atomic
 
 
 class _Refs(HTMLParser):
@@ -44,17 +44,17 @@ def _snapshot(site: Path) -> dict[str, bytes]:
 
 
 def test_rebuild_is_byte_identical(fake_run, tmp_path):
-    build_site(fake_run, progress=False)
+    build_site(fake_run)
     first = _snapshot(fake_run / "site")
-    build_site(fake_run, progress=False)
+    build_site(fake_run)
     assert _snapshot(fake_run / "site") == first
-    other = build_site(fake_run, tmp_path / "elsewhere", progress=False).parent
+    other = build_site(fake_run, tmp_path / "elsewhere").parent
     assert _snapshot(other) == first
     assert len([k for k in first if k.startswith("units/")]) == 4 + 2 + 6 + 3
 
 
 def test_every_link_and_image_resolves(fake_run):
-    site = build_site(fake_run, progress=False).parent
+    site = build_site(fake_run).parent
     pages = sorted(site.rglob("*.html"))
     checked = 0
     for page in pages:
@@ -71,7 +71,7 @@ def test_every_link_and_image_resolves(fake_run):
 
 
 def test_labels_are_escaped_everywhere(fake_run):
-    site = build_site(fake_run, progress=False).parent
+    site = build_site(fake_run).parent
     page = (site / "units/conv5/1.html").read_text()
     assert "&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;" in page
     for html in site.rglob("*.html"):
@@ -88,7 +88,7 @@ def test_labels_are_escaped_everywhere(fake_run):
 
 
 def test_search_index_covers_units_layers_concepts_trees(fake_run):
-    site = build_site(fake_run, progress=False).parent
+    site = build_site(fake_run).parent
     text = (site / "static/search-index.js").read_text()
     entries = json.loads(text.split("=", 1)[1].rstrip().rstrip(";"))
     by_name = {(e["kind"], e["name"]): e["url"] for e in entries}
@@ -101,7 +101,7 @@ def test_search_index_covers_units_layers_concepts_trees(fake_run):
 
 
 def test_pages_show_the_artifacts(fake_run):
-    site = build_site(fake_run, progress=False).parent
+    site = build_site(fake_run).parent
     model = (site / "index.html").read_text()
     order = [model.index(f'href="layers/{name}.html"') for name in ("conv1", DOTTED, "conv5", "fc8")]
     assert order == sorted(order), "layers must follow graph.json's order"
@@ -135,24 +135,24 @@ def test_paths_leaving_the_run_are_ignored(fake_run, tmp_path):
     data = json.loads((fake_run / "visualize/visualize.json").read_text())
     data["units"][0]["image"] = "../secret.png"
     write_json_atomic(fake_run / "visualize/visualize.json", data)
-    site = build_site(fake_run, progress=False).parent
+    site = build_site(fake_run).parent
     assert not list(site.rglob("secret.png"))
     assert safe_relpath("../x.png") is None and safe_relpath("/etc/passwd") is None
     assert safe_relpath("./a//b.png") == "a/b.png" and safe_relpath("a\\..\\b.png") is None
     (fake_run / "visualize/conv5/1.png").unlink()
     (fake_run / "visualize/conv5/1.png").symlink_to(outside)  # a link out of the run is not followed
-    site = build_site(fake_run, progress=False).parent
+    site = build_site(fake_run).parent
     assert not (site / "files/visualize/conv5/1.png").exists()
     assert "visualize/conv5/1.png" not in (site / "units/conv5/1.html").read_text()
 
 
 def test_stale_files_are_removed(fake_run):
-    site = build_site(fake_run, progress=False).parent
+    site = build_site(fake_run).parent
     assert (site / "files/examples/conv1/0/top_0.png").is_file()
     data = json.loads((fake_run / "examples/examples.json").read_text())
     data["units"] = {k: v for k, v in data["units"].items() if not k.startswith("conv1")}
     write_json_atomic(fake_run / "examples/examples.json", data)
-    build_site(fake_run, progress=False)
+    build_site(fake_run)
     assert not (site / "files/examples/conv1").exists()
     assert (site / "files/examples/conv5/0/top_0.png").is_file()
 
@@ -186,7 +186,7 @@ def test_fake_run_is_reusable(tmp_path):
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["verbs"] = {"examples": manifest["verbs"]["examples"]}
     write_json_atomic(run / "manifest.json", manifest)
-    site = build_site(run, progress=False).parent
+    site = build_site(run).parent
     assert sorted(p.name for p in (site / "layers").iterdir()) == ["conv1.html", "conv5.html"]
 
 
@@ -198,3 +198,16 @@ def test_broken_artifacts_are_one_line_errors(fake_run, capsys):
     assert main(["explore", str(fake_run)]) == 2
     err = capsys.readouterr().err
     assert "graph/graph.json" in err and "missing" in err and len(err.strip().splitlines()) == 1
+
+
+def test_explore_result_lists_every_unit_page_and_escapes_labels(fake_run):
+    from unitscope import explore
+
+    result = explore.run(None, fake_run, None, None, progress=False)
+    table = result.to_pandas()
+    assert {"conv5:0", "fc8:2", f"{DOTTED}:1"} <= set(table["unit"])
+    assert all(Path(page).is_file() for page in table["page"])
+    assert Path(result["index"]) in result.files
+    assert SCRIPT_LABEL in set(table["label"])
+    html = result._repr_html_()
+    assert SCRIPT_LABEL not in html and "&lt;script&gt;" in html

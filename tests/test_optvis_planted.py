@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+import unitscope as us
 from unitscope.errors import BadInputError
 from unitscope.models import InputSpec, load_model
-from unitscope.optvis import Jitter, channel, layer, neuron, render
+from unitscope.optvis import Jitter, RenderSettings, channel, layer, neuron, render
 
 PLAIN = InputSpec(32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 PRECISIONS = ["fp32", "auto"]
@@ -97,7 +98,7 @@ def test_only_declared_modules_are_hooked_and_forward_stops_after_deepest():
     model, log = spy_model()
     steps = 3
     render(model, channel("b", [0, 1, 2, 0]), size=16, steps=steps, progress=False,
-           transforms=None, revive=False)
+           transforms=False, revive=False)
     batch_calls = [(name, hooked) for name, n, hooked in log if n == 4]
     assert batch_calls.count(("a", False)) == steps + 1  # steps plus the final evaluation
     assert batch_calls.count(("b", True)) == steps + 1
@@ -129,7 +130,7 @@ def test_model_state_is_restored():
 def test_neuron_objective_drives_its_position():
     model = planted_model()
     result = render(model, neuron("color", 0, x=3, y=20), size=32, steps=32, progress=False,
-                    transforms=None, precision="fp32")
+                    transforms=False, precision="fp32")
     red = result.images[0, 0] - result.images[0, 1:].mean(0)
     y, x = divmod(red.argmax().item(), 32)
     assert (x, y) == (3, 20)
@@ -142,7 +143,40 @@ def test_too_small_images_name_the_smallest_size():
         render(model, channel("out", 0), size=16, steps=1, progress=False)
     # Transforms that shrink the canvas raise the minimum: a 4px jitter needs 37.
     with pytest.raises(BadInputError, match=r"--size 37 or more"):
-        render(model, channel("out", 0), size=16, steps=1, progress=False, transforms=[Jitter(4)])
+        render(model, channel("out", 0), size=16, steps=1, progress=False,
+               custom_transforms=[Jitter(4)])
     render(model, channel("out", 0), size=33, steps=1, progress=False)  # the minimum works
     with pytest.raises(BadInputError, match="at least"):
         render(model, channel("out", 0), size=2, steps=1, progress=False)
+
+
+def test_settings_object_and_keyword_overrides_are_one_recipe():
+    model, _ = spy_model()
+    base = RenderSettings(steps=2, size=16, transforms=False, precision="fp32")
+    result = us.render(model, channel("b", [0, 1]), base, progress=False, seed=5,
+                       custom_transforms=[Jitter(2)])
+    assert result.settings.pop("revived") in (0, 1, 2)
+    assert result.settings == {**base.replace(seed=5).to_dict(), "precision": "fp32", "batch": 2,
+                               "init_image": False, "custom_transforms": ["Jitter(2)"]}
+    same = render(model, channel("b", [0, 1]), base.replace(seed=5), progress=False,
+                  custom_transforms=[Jitter(2)])
+    assert torch.equal(result.images, same.images)
+    other = render(model, channel("b", [0, 1]), base, progress=False, custom_transforms=[Jitter(2)])
+    assert not torch.equal(result.images, other.images)  # the override took effect
+    assert RenderSettings().steps == 512 and base.steps == 2  # overrides never touch the object
+
+
+def test_render_refuses_bad_settings_naming_the_flag():
+    model, _ = spy_model()
+    with pytest.raises(BadInputError, match=r"--steps must be at least 0, got -1"):
+        render(model, channel("b", 0), steps=-1, progress=False)
+    with pytest.raises(BadInputError, match=r"--lr must be above 0, got 0"):
+        render(model, channel("b", 0), RenderSettings(steps=1), lr=0.0, progress=False)
+    with pytest.raises(BadInputError, match=r"--lr must be a finite number above 0, got nan"):
+        RenderSettings(lr=float("nan"))
+    with pytest.raises(BadInputError, match=r"--param 'rgb' is unknown; use one of fft, pixel"):
+        RenderSettings(param="rgb")
+    with pytest.raises(BadInputError, match=r"--transforms must be true or false"):
+        RenderSettings(transforms="standard")
+    with pytest.raises(TypeError, match="stpes"):
+        render(model, channel("b", 0), stpes=3, progress=False)

@@ -10,7 +10,13 @@ from unitscope.data.concepts import OBJECT_CLASSES
 from unitscope.models import TOY_LAYERS, load_model
 from unitscope.models.loading import read_state_dict
 from unitscope.models.toy import ToyNet, fold_batchnorm
-from unitscope.models.train_toy import TRAIN_WORLD_SEED, VAL_WORLD_SEED, train_toy, world_images
+from unitscope.models.train_toy import (
+    TRAIN_WORLD_SEED,
+    VAL_WORLD_SEED,
+    TrainToySettings,
+    train_toy,
+    world_images,
+)
 
 TEST_WORLD_SEED = 424242  # never used in training (train 1000, validation 1001)
 N_TEST = 1000
@@ -88,8 +94,8 @@ def test_fold_batchnorm_is_exact():
 
 def test_training_recipe_runs_and_writes_a_loadable_file(tmp_path):
     out = tmp_path / "toy.pt"
-    meta = train_toy(out, images=32, epochs=1, batch_size=16, workers=1, val_images=16,
-                     progress=False, log=lambda _line: None)  # fmt: skip
+    settings = TrainToySettings(images=32, epochs=1, batch_size=16, workers=1, val_images=16)
+    meta = train_toy(out, settings, progress=False, log=lambda _line: None)
     assert 0.0 <= meta["val_top1"] <= 1.0 and meta["train_images"] == 32
     state = read_state_dict(out)
     assert not any("running_mean" in k for k in state), "batch norm must be folded away"

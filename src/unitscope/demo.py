@@ -6,7 +6,6 @@ times are printed at the end, with where the explorer site is.
 
 from __future__ import annotations
 
-import csv
 import shutil
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from typing import Any
 
 from .errors import DataError
 from .models import Model, load_model
-from .run import write_json_atomic
+from .rundir import write_json_atomic
 
 MARKER = ".unitscope-demo"
 CONV = ["conv1", "conv2", "conv3", "conv4", "conv5"]
@@ -120,30 +119,34 @@ def _fresh(out: Path) -> Path:
 def _world(run_dir: Path, plan: Plan, progress: bool) -> Path:
     from .data.concepts import generate
 
-    return Path(generate(run_dir / "concepts", n=plan.images, size=128, seed=0, progress=progress))
+    settings = generate.ConceptsSettings(n=plan.images, size=128, seed=0)
+    return generate.run(None, None, settings, run_dir / "concepts", progress=progress).run_dir
 
 
 def _examples(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
-    from .examples import run_examples
+    from . import examples
 
-    run_examples(model, data, plan.example_units, run_dir, k=plan.k, batch_size=64, progress=progress)
+    settings = examples.ExamplesSettings(units=plan.example_units, top_k=plan.k, batch_size=64)
+    examples.run(model, data, settings, run_dir, progress=progress)
 
 
 def _dissect(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
-    from .dissect import run_dissect
+    from .dissect import DissectSettings, run
 
-    run_dissect(model, data, plan.dissect_layers, run_dir, rotation=plan.rotation, baseline="random",
-                progress=progress)
+    settings = DissectSettings(layers=plan.dissect_layers, rotation=plan.rotation, baseline="random")
+    run(model, data, settings, run_dir, progress=progress)
 
 
 def _visualize(model: Model, run_dir: Path, plan: Plan, progress: bool) -> None:
-    from .optvis import visualize_units
+    from .optvis import visualize
 
     # diverse variants first (<c>_div<k>.png): the plain render then replaces their variant 0
-    visualize_units(model, plan.variants_units, run_dir, steps=plan.steps, size=128, seed=0,
-                    diversity=1.0, n_variants=plan.n_variants, progress=progress)
-    visualize_units(model, plan.visual_units, run_dir, steps=plan.steps, size=128, seed=0,
-                    negative=True, progress=progress)
+    common = {"steps": plan.steps, "size": 128, "seed": 0}
+    diverse = visualize.VisualizeSettings(units=plan.variants_units, diversity=1.0, variants=plan.n_variants,
+                                          **common)
+    visualize.run(model, None, diverse, run_dir, progress=progress)
+    plain = visualize.VisualizeSettings(units=plan.visual_units, negative=True, **common)
+    visualize.run(model, None, plain, run_dir, progress=progress)
 
 
 def tree_images(data: Path, count: int) -> list[tuple[str, Path]]:
@@ -152,40 +155,30 @@ def tree_images(data: Path, count: int) -> list[tuple[str, Path]]:
     The name is '<scene>_<stem>' (e.g. 'street_000004'); datasets without scenes fall back to
     images spread evenly over the index.
     """
-    with open(data / "index.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        raise DataError(f"'{data}/index.csv' lists no images")
-    scenes = _scene_names(data)
-    picked: dict[str, dict[str, str]] = {}
-    for row in rows:
-        scene = scenes.get((row.get("scene") or "").split(";")[0].strip())
+    from .data.broden import BrodenDataset
+
+    dataset = BrodenDataset(data)
+    names = dataset.names
+    picked: dict[str, int] = {}
+    has_scenes = "scene" in dataset.categories
+    for i in range(len(names)):
+        scenes = dataset.whole_labels(i, "scene") if has_scenes else ()
+        scene = dataset.label_names[scenes[0]] if scenes else None
         if scene and scene not in picked and len(picked) < count:
-            picked[scene] = row
+            picked[scene] = i
     if len(picked) < count:  # too few scenes: spread over the index instead
-        step = max(1, len(rows) // count)
-        spread = [rows[i * step % len(rows)] for i in range(count)]
-        return [(Path(row["image"]).stem, data / "images" / row["image"]) for row in spread]
-    return [(f"{scene}_{Path(row['image']).stem}", data / "images" / row["image"])
-            for scene, row in picked.items()]
-
-
-def _scene_names(data: Path) -> dict[str, str]:
-    """label number -> scene name without its '-s' suffix, from label.csv (empty if none)."""
-    path = data / "label.csv"
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as handle:
-        return {row["number"]: row["name"].removesuffix("-s") for row in csv.DictReader(handle)
-                if row.get("category", "").startswith("scene")}
+        step = max(1, len(names) // count)
+        spread = [names[i * step % len(names)] for i in range(count)]
+        return [(Path(name).stem, data / "images" / name) for name in spread]
+    return [(f"{scene}_{Path(names[i]).stem}", data / "images" / names[i]) for scene, i in picked.items()]
 
 
 def _compose(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
-    from .compose import compose_tree
+    from .compose import ComposeSettings, pipeline
 
     for name, image in tree_images(data, plan.trees):
-        compose_tree(model, image, run_dir, root="fc8:auto", k=plan.tree_k, max_nodes=plan.tree_nodes,
-                     name=name, progress=progress)
+        settings = ComposeSettings(root="fc8:auto", top_k=plan.tree_k, max_nodes=plan.tree_nodes, name=name)
+        pipeline.run(model, image, settings, run_dir, progress=progress)
 
 
 def _graph(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) -> None:
@@ -196,9 +189,9 @@ def _graph(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) 
 
 
 def _explore(run_dir: Path, progress: bool) -> None:
-    from .explore import build_site
+    from . import explore
 
-    build_site(run_dir, progress=progress)
+    explore.run(None, run_dir, explore.ExploreSettings(), progress=progress)
 
 
 def _report(result: DemoResult, plan: Plan, log: Callable[[str], Any]) -> None:

@@ -1,4 +1,4 @@
-"""`run_examples`: for each unit, the k dataset images that excite it most and least.
+"""`examples.run`: for each unit, the k dataset images that excite it most and least.
 
 One streaming pass (scan) feeds per-layer TopK accumulators (by spatial max, maps kept), so
 memory is O(units x k) whatever the dataset size. Each example is saved as a thumbnail with the
@@ -8,41 +8,84 @@ receptive field measured from the network (unitscope.receptive_field), not guess
 
 from __future__ import annotations
 
-import json
-from collections import OrderedDict
-from collections.abc import Sequence
+import functools
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .data.images import image_only, open_dataset
-from .errors import BadInputError, UnitscopeError
-from .imageio import save_png
-from .models.spec import Model
-from .run import RunDir, write_json_atomic
+from .errors import BadInputError, BadUnitError, DataError, UnitscopeError
+from .imageio import save_png, to_uint8
+from .models import Model, load_model
+from .result import Display, Result
+from .rundir import RunDir, default_out, read_json, write_json_atomic
 from .scan import Batch, scan
+from .settings import Settings, batch_size_option, option, precision_option, top_k_option, workers_option
 from .stats.topk import TopK, spatial_extreme
 from .units import Unit, parse_units
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 THUMB = 128
 PATCH_MIN = 64
+IMAGE_CACHE = 512  # decoded dataset images kept while the examples are drawn
+SIDES = ("top", "bottom")
+EXAMPLE_COLUMNS = ["unit", "side", "rank", "source", "value", "x", "y", "thumb", "patch"]
 
 
-def _expand(model: Model, units: Sequence[str | Unit] | str) -> dict[str, list[int]]:
-    """{layer: channels}, in the order given, whole layers expanded."""
-    parsed = parse_units(units) if isinstance(units, str) else [
-        u if isinstance(u, Unit) else Unit.parse(u) for u in units]
-    if not parsed:
-        raise BadInputError("no units given; write e.g. conv5 or conv5:0-9")
+@dataclass(frozen=True)
+class ExamplesSettings(Settings):
+    """`unitscope examples`: which units, how many examples per side, how the data is read."""
+
+    VERB: ClassVar[str] = "examples"
+    units: tuple[str, ...] = option((), "unit addresses, e.g. conv5 conv3:0-9", positional=True)
+    top_k: int = top_k_option(8, "examples per unit and side")
+    batch_size: int = batch_size_option(64)
+    precision: str | None = precision_option()
+    workers: int = workers_option()
+
+    def check(self) -> None:
+        if not self.units:
+            raise BadUnitError("UNITS: give at least one unit address, e.g. conv5 or conv3:0-9")
+        parse_units(" ".join(self.units))  # a malformed address fails here, before any model loads
+
+
+class ExamplesResult(Result):
+    """examples/examples.json: per unit, the top and bottom examples with their thumbnails."""
+
+    verb = "examples"
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per (unit, side, rank): the example's source image, value, position and files."""
+        import pandas as pd
+
+        rows = [{"unit": unit, "side": side, "rank": rank, **example}
+                for unit, entry in self.data["units"].items()
+                for side in SIDES for rank, example in enumerate(entry[side])]
+        return pd.DataFrame(rows, columns=EXAMPLE_COLUMNS)
+
+    def display(self) -> Display:
+        units = self.data["units"]
+        images = [(self.run_dir / entry["top"][0]["thumb"], unit)
+                  for unit, entry in units.items() if entry["top"]]
+        facts = [("dataset", str(self.data["dataset"])), ("units", str(len(units))),
+                 ("examples per side", str(self.data["k"]))]
+        table = self.to_pandas()[["unit", "side", "rank", "source", "value"]]
+        return Display(f"top and bottom examples of {len(units)} units", facts, images, table)
+
+
+def channels_by_layer(units: list[Unit]) -> dict[str, list[int]]:
+    """{layer: channels} of single-channel units, in the order given, each channel once."""
     wanted: dict[str, list[int]] = {}
-    for unit in parsed:
-        for single in model.units(unit):
-            chans = wanted.setdefault(single.layer, [])
-            if single.index not in chans:
-                chans.append(single.index)
+    for unit in units:
+        chans = wanted.setdefault(unit.layer, [])
+        if unit.index not in chans:
+            chans.append(unit.index)
     return wanted
 
 
@@ -66,77 +109,65 @@ class _Collector:
             self.bottom[layer].update(best, batch.indices, where, acts)
 
 
-def run_examples(
-    model: Model,
-    data: str | Path | Any,
-    units: Sequence[str | Unit] | str,
-    out: str | Path,
-    k: int = 8,
-    batch_size: int = 64,
-    progress: bool = True,
-    precision: str | None = None,
-    workers: int = 0,
-) -> dict[str, Any]:
-    """Find and save the top/bottom-k examples of every unit; returns examples.json's content.
-
-    `data` is a folder of images, a Broden directory, or a dataset object whose items have
-    `.image` and `.name`.
-    """
-    if k < 1 or batch_size < 1:
-        raise BadInputError("--k and --batch-size must be at least 1")
-    wanted = _expand(model, units)
-    dataset = open_dataset(data, model.input_spec.size) if isinstance(data, (str, Path)) else data
+def _open(data: str | Path | Any, size: int):
+    """The dataset behind DATA: a folder or Broden directory is opened, an object used as is."""
+    if data is None:
+        raise BadInputError("examples needs DATA: a folder of images, a Broden directory or a dataset")
+    dataset = open_dataset(data, size) if isinstance(data, (str, Path)) else data
     if len(dataset) == 0:
         raise BadInputError(f"dataset '{data}' has no images")
-    collector = _Collector(wanted, k)
-    scan({"model": model}, dataset, list(wanted), [collector], batch_size, precision=precision,
-         workers=workers, progress=progress, desc="examples")
-    run_dir = RunDir(out)
+    return dataset
+
+
+def run(model: Model | str, data: str | Path | Any, settings: ExamplesSettings | None = None,
+        out: str | Path | None = None, progress: bool = True) -> ExamplesResult:
+    """Find and save the top/bottom-k examples of every unit into examples/ of the run dir.
+
+    `data` is a folder of images, a Broden directory, or a dataset object whose items have
+    `.image` and `.name`; `out` defaults to runs/<model>.
+    """
+    settings = settings or ExamplesSettings()
+    model = load_model(model) if isinstance(model, str) else model
+    wanted = channels_by_layer(model.expand(" ".join(settings.units)))
+    dataset = _open(data, model.input_spec.size)
+    collector = _Collector(wanted, settings.top_k)
+    scan({"model": model}, dataset, list(wanted), [collector], settings.batch_size,
+         precision=settings.precision, workers=settings.workers, progress=progress, desc="examples")
+    run_dir = RunDir(default_out(out, model.name))
     found = _render(run_dir, model, dataset, collector)
     path = run_dir.path / "examples" / "examples.json"
     result = {"dataset": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
-              "k": k, "units": {**_previous_units(path, k), **found}}
+              "k": settings.top_k, "settings": settings.to_dict(),
+              "units": {**_previous_units(path, settings.top_k), **found}}
     write_json_atomic(path, result)
     run_dir.register("examples", {"json": "examples/examples.json"}, model=model.name)
-    return result
+    files = [run_dir.path / example[key] for entry in found.values() for side in SIDES
+             for example in entry[side] for key in ("thumb", "patch")]
+    return ExamplesResult(run_dir.path, result, settings, [*files, path])
 
 
 def _previous_units(path: Path, k: int) -> dict[str, Any]:
-    """Units from an earlier examples run into the same folder (kept if k matches)."""
-    if not path.is_file():
-        return {}
+    """Units from an earlier examples run into the same folder (kept if k matches; an unreadable
+    file is started afresh)."""
     try:
-        old = json.loads(path.read_text())
-    except ValueError:
+        old = read_json(path, missing_ok=True)
+    except DataError:
         return {}
     return old.get("units", {}) if old.get("k") == k else {}
 
 
-class _ImageCache:
-    def __init__(self, dataset, size: int = 512) -> None:
-        self.dataset, self.size, self.items = dataset, size, OrderedDict()
-
-    def __getitem__(self, index: int):
-        if index not in self.items:
-            self.items[index] = image_only(self.dataset, index)
-            if len(self.items) > self.size:
-                self.items.popitem(last=False)
-        self.items.move_to_end(index)
-        return self.items[index]
-
-
 def _render(run_dir: RunDir, model: Model, dataset, collector: _Collector) -> dict[str, Any]:
-    images = _ImageCache(dataset)
+    images = functools.lru_cache(maxsize=IMAGE_CACHE)(functools.partial(image_only, dataset))
     found: dict[str, Any] = {}
     for layer, chans in collector.wanted.items():
         top, bottom = collector.top[layer], collector.bottom[layer]
-        rf = _field(model, layer, images[int(top.images[0, 0])][0].shape[-1])
+        rf = _field(model, layer, images(int(top.images[0, 0]))[0].shape[-1])
         scale = top.values[:, :1].clamp(min=1e-12).float()  # per-unit top value: comparable overlays
         for j, channel in enumerate(chans):
             entry = {}
             for side, acc in (("top", top), ("bottom", bottom)):
                 entry[side] = [
-                    _save_example(run_dir, rf, layer, channel, side, n, images[int(acc.images[j, n])],
+                    _save_example(run_dir, rf, layer, channel, side, n, images(int(acc.images[j, n])),
                                   acc, j, n, float(scale[j, 0]))
                     for n in range(acc.images.shape[1])]
             found[f"{layer}:{channel}"] = entry
@@ -165,7 +196,7 @@ def overlay(image: torch.Tensor, amap: torch.Tensor, scale: float) -> np.ndarray
     if max(h, w) > THUMB:
         blend = F.interpolate(blend[None], size=(THUMB, THUMB), mode="bilinear", antialias=True,
                               align_corners=False)[0]
-    return _uint8(blend)
+    return to_uint8(blend)
 
 
 def _field(model: Model, layer: str, size: int):
@@ -186,8 +217,4 @@ def _patch(rf, image: torch.Tensor, x: int, y: int) -> np.ndarray:
     if side < PATCH_MIN:
         factor = int(np.ceil(PATCH_MIN / side))
         crop = crop.repeat_interleave(factor, 1).repeat_interleave(factor, 2)
-    return _uint8(crop)
-
-
-def _uint8(image: torch.Tensor) -> np.ndarray:
-    return image.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return to_uint8(crop)

@@ -127,9 +127,14 @@ def scan(
 ) -> int:
     """Forward every batch once through each model, probing `layers`, and hand it to consumers.
 
+    The batch goes to the models' device; consumers get the activations on the CPU, where the
+    exact statistics accumulate (counts, not floats, so the device never changes a result).
+
     Returns the number of batches seen (including skipped ones before `start_batch`).
     """
     total = (len(dataset) + batch_size - 1) // batch_size
+    first = next(iter(models.values()))
+    device = first.device
     probes = {key: Probe(m.module, layers) for key, m in models.items()}
     for m in models.values():
         prepare(m)
@@ -140,11 +145,11 @@ def scan(
         for number, indices, items in batches(dataset, batch_size, start_batch, workers):
             images = stack_images(items)
             batch = Batch(number, indices, items, images)
-            x = images.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), prec.autocast(precision):
+            x = first.to_device(images).contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), prec.autocast(precision, device):
                 for key, model in models.items():
                     probes[key](model.input_spec.normalize(x))
-                    batch.acts[key] = dict(probes[key].activations)
+                    batch.acts[key] = {k: a.cpu() for k, a in probes[key].activations.items()}
             for consume in consumers:
                 consume(batch)
             bar.update(1)

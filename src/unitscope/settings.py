@@ -59,7 +59,7 @@ class Settings:
         hints = _hints(type(self))
         for f in dataclasses.fields(self):
             spec = f.metadata.get("option")
-            value = _coerce(getattr(self, f.name), hints[f.name])
+            value = _coerce(getattr(self, f.name), hints[f.name], _where(f.name, spec or Option("")))
             object.__setattr__(self, f.name, value)
             if spec is not None:
                 _check(value, f, spec, hints[f.name])
@@ -135,10 +135,13 @@ def _sequence_item(hint: Any) -> Any | None:
     return None
 
 
-def _coerce(value: Any, hint: Any) -> Any:
-    """Lists become tuples (settings are frozen), a lone string a one-item tuple, paths strings."""
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Lists become tuples (settings are frozen), a lone string a one-item tuple (or, for numbers,
+    a comma-separated list as typed on the command line), paths strings."""
     base, _ = _base_type(hint)
     item = _sequence_item(base)
+    if item in (int, float) and isinstance(value, str):
+        return _numbers(value, item, where)
     if item is not None and value is not None:
         if isinstance(value, (str, Path, int, float)):
             value = (value,)
@@ -146,6 +149,13 @@ def _coerce(value: Any, hint: Any) -> Any:
     if isinstance(value, Path) and base is str:
         return str(value)
     return value
+
+
+def _numbers(text: str, kind: type, where: str) -> tuple:
+    try:
+        return tuple(kind(part.strip()) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise BadInputError(f"{where} '{text}' is not a comma-separated list of numbers") from None
 
 
 def _where(name: str, spec: Option) -> str:
@@ -173,28 +183,34 @@ def _check_one(value: Any, name: str, spec: Option, kind: Any) -> None:
             noun = "an integer" if kind is int else "a number"
             raise BadInputError(f"{where} must be {noun}, got {value!r}")
         if not math.isfinite(value):
-            raise BadInputError(f"{where} must be a finite number, got {value}")
+            allowed = _allowed(spec)
+            finite = "a finite number" + ("" if allowed == "a finite number" else f" {allowed}")
+            raise BadInputError(f"{where} must be {finite}, got {value}")
         _check_range(value, where, spec)
     if spec.choices is not None and value not in spec.choices:
         raise BadInputError(f"{where} '{value}' is unknown; use one of {', '.join(map(str, spec.choices))}")
 
 
-def _check_range(value: float, where: str, spec: Option) -> None:
-    low_ok = (spec.low is None or value >= spec.low) and (spec.above is None or value > spec.above)
-    high_ok = (spec.high is None or value <= spec.high) and (spec.below is None or value < spec.below)
-    if low_ok and high_ok:
-        return
+def _allowed(spec: Option) -> str:
+    """The valid range in words: 'at least 1', 'in (0, 0.5)', 'a finite number'."""
     lo = f"[{spec.low:g}" if spec.low is not None else (
         f"({spec.above:g}" if spec.above is not None else "")
     hi = f"{spec.high:g}]" if spec.high is not None else (
         f"{spec.below:g})" if spec.below is not None else "")
     if lo and hi:
-        allowed = f"in {lo}, {hi}"
-    elif lo:
-        allowed = f"at least {spec.low:g}" if spec.low is not None else f"above {spec.above:g}"
-    else:
-        allowed = f"at most {spec.high:g}" if spec.high is not None else f"below {spec.below:g}"
-    raise BadInputError(f"{where} must be {allowed}, got {value:g}")
+        return f"in {lo}, {hi}"
+    if lo:
+        return f"at least {spec.low:g}" if spec.low is not None else f"above {spec.above:g}"
+    if hi:
+        return f"at most {spec.high:g}" if spec.high is not None else f"below {spec.below:g}"
+    return "a finite number"
+
+
+def _check_range(value: float, where: str, spec: Option) -> None:
+    low_ok = (spec.low is None or value >= spec.low) and (spec.above is None or value > spec.above)
+    high_ok = (spec.high is None or value <= spec.high) and (spec.below is None or value < spec.below)
+    if not (low_ok and high_ok):
+        raise BadInputError(f"{where} must be {_allowed(spec)}, got {value:g}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -224,15 +240,8 @@ def _parser_for(kind: Any) -> Callable[[str], Any]:
 
 
 def _split(kind: Any) -> Callable[[str], tuple]:
-    convert = _parser_for(kind)
-
-    def parse(text: str) -> tuple:
-        try:
-            return tuple(convert(p.strip()) for p in text.split(",") if p.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list") from None
-
-    return parse
+    """'conv3,conv5' -> ('conv3', 'conv5') for flags that take a list of names."""
+    return lambda text: tuple(kind(p.strip()) for p in text.split(",") if p.strip())
 
 
 def _add_argument(parser: argparse.ArgumentParser, f: dataclasses.Field, spec: Option, hint: Any) -> None:
@@ -252,8 +261,8 @@ def _add_argument(parser: argparse.ArgumentParser, f: dataclasses.Field, spec: O
     flag = flag_of(f.name, spec)
     if base is bool:
         kwargs.update(action=argparse.BooleanOptionalAction if default else "store_true", default=default)
-    elif item is not None:
-        kwargs.update(type=_split(item), default=default)
+    elif item is not None:  # numbers are checked by the settings object, in one line
+        kwargs.update(type=_split(item) if item is str else str, default=default)
     else:
         kwargs.update(type=_parser_for(base), default=default)
         if spec.choices is not None:

@@ -7,10 +7,13 @@ by scanning this package, so adding a verb touches no other file.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import pkgutil
 import sys
 import warnings
+from collections.abc import Iterator
 from types import ModuleType
 
 from ..errors import UnitscopeError
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line on stderr and exit with 2."""
     args = build_parser().parse_args(argv)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _notes(shown=not args.quiet):
             warnings.simplefilter("default")
             code = args._run(args)
     except UnitscopeError as exc:
@@ -56,6 +59,24 @@ def main(argv: list[str] | None = None) -> int:
         print("unitscope: interrupted", file=sys.stderr)
         return 130
     return int(code or 0)
+
+
+@contextlib.contextmanager
+def _notes(shown: bool) -> Iterator[None]:
+    """The library logs its notes (e.g. that a run resumes); the command shows them on stderr
+    unless --quiet, and leaves logging as it found it."""
+    logger = logging.getLogger("unitscope")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    if shown:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":

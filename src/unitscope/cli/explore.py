@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from pathlib import Path
 
-from ..explore import build_site
+from .. import explore
+from ._common import progress
 
 VERB = "explore"
 HELP = "build a static HTML site (one page per unit) from a run directory"
@@ -14,11 +15,12 @@ ORDER = 80
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory with a manifest.json")
+    explore.ExploreSettings.add_arguments(parser)
     parser.add_argument("--out", help="site folder (default RUN_DIR/site)")
 
 
 def run(args: argparse.Namespace) -> int:
-    progress = not args.quiet and sys.stderr.isatty()
-    index = build_site(args.run_dir, args.out, progress=progress)
-    print(f"explore: open {index.resolve().as_uri()}")
+    settings = explore.ExploreSettings.from_args(args)
+    result = explore.run(None, args.run_dir, settings, args.out, progress=progress(args))
+    print(f"explore: open {Path(result['index']).resolve().as_uri()}")
     return 0

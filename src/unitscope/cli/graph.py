@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..compose import graph
-from ._common import add_model_arguments, add_out_argument, model_from_args, progress, run_dir
+from ._common import add_verb_arguments, run_verb
 
 VERB = "graph"
 HELP = "dataset-wide composition graph: each unit's strongest children and parents"
@@ -13,16 +13,10 @@ ORDER = 55
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
-    parser.add_argument("data", metavar="DATA", help="a Broden directory or a folder of images")
-    graph.GraphSettings.add_arguments(parser)
-    add_out_argument(parser)
+    add_verb_arguments(parser, graph.GraphSettings, ("DATA", "a Broden directory or a folder of images"))
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = graph.GraphSettings.from_args(args)
-    model = model_from_args(args)
-    out = run_dir(args, model)
-    result = graph.run(model, args.data, settings, out, progress=progress(args))
+    result, out = run_verb(args, graph.GraphSettings, graph.run, args.data)
     print(f"graph: {len(result['edges'])} units over {result['images']} images in {out}/graph/graph.json")
     return 0

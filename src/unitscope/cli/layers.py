@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import trace_layers
+from ..models.tracing import LayersSettings, trace_layers
 from ._common import add_model_arguments, model_from_args
 
 VERB = "layers"
@@ -14,15 +14,16 @@ ORDER = 10
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--size", type=int, help="input size for the dummy forward")
+    LayersSettings.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = LayersSettings.from_args(args)
     model = model_from_args(args)
-    rows = trace_layers(model, args.size)
+    rows = trace_layers(model, settings.size)
     width = max(len(r.name) for r in rows)
     kind_w = max(len(r.kind) for r in rows)
-    size = args.size or model.input_spec.size
+    size = settings.size or model.input_spec.size
     print(f"# {model.name}: {len(rows)} hookable modules, input 3x{size}x{size}")
     print(f"{'layer':<{width}}  {'type':<{kind_w}}  {'channels':>8}  output shape")
     for r in rows:

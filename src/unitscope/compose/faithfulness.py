@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..probe import Probe, module_lookup
+from ..probe import module_lookup
+from .forward import forward
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,10 @@ def _zeroing_hook(items: list[Ablation]):
 def _run_group(model, image: torch.Tensor, items: list[Ablation]) -> list[float]:
     child_layer, parent_layer = items[0].child_layer, items[0].parent_layer
     module = module_lookup(model.module, [child_layer])[child_layer]
-    x = image.unsqueeze(0).repeat(len(items), 1, 1, 1)
     handle = module.register_forward_hook(_zeroing_hook(items))
     try:
-        with torch.no_grad(), Probe(model.module, [parent_layer]) as probe:
-            acts = probe(model.input_spec.normalize(x))[parent_layer]
+        batch = image.unsqueeze(0).repeat(len(items), 1, 1, 1)
+        acts = forward(model, batch, [parent_layer], grad=False)[1][parent_layer]
     finally:
         handle.remove()
     return [float(acts[b, item.channel].sum()) for b, item in enumerate(items)]

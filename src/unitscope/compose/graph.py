@@ -31,7 +31,7 @@ from ..models import Model, load_model
 from ..precision import autocast
 from ..probe import Probe
 from ..result import Display, Result
-from ..run import RunDir, default_out, write_json_atomic
+from ..rundir import RunDir, default_out, write_json_atomic
 from ..settings import Settings, batch_size_option, option, precision_option, top_k_option
 from .layers import check_layers, default_layers
 from .vjp import batched_vjp, channel_seeds
@@ -136,14 +136,13 @@ def mean_scores(model: Model, items: Sequence, layers: list[str], batch: int = 1
     bf16 (about 1.6x faster here; scores then carry ~1 % error, fine for ranking).
     """
     size = model.input_spec.size
-    device = next(model.module.parameters()).device
     sums: dict[tuple[str, str], torch.Tensor] = {}
     pairs = list(zip(layers, layers[1:], strict=False))
     total = -(-len(items) // batch)
     for images in tqdm(_batches(items, size, batch), total=total, desc="composition graph",
                        disable=not progress):
-        x = images.to(device).requires_grad_(True)
-        with torch.enable_grad(), autocast(precision, device), \
+        x = model.to_device(images).requires_grad_(True)
+        with torch.enable_grad(), autocast(precision, model.device), \
                 Probe(model.module, layers) as probe:
             acts = probe(model.input_spec.normalize(x))
         for child, parent in pairs:

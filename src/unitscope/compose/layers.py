@@ -10,6 +10,7 @@ from torch import nn
 from ..errors import BadInputError, UnitOutOfRangeError
 from ..models import Model, trace_layers
 from ..units import Unit
+from .forward import forward
 
 _WEIGHTED = (nn.Conv2d, nn.Linear)
 
@@ -82,8 +83,5 @@ def resolve_root(model: Model, root: str | None, layers: list[str], image: torch
 
 
 def _auto_channel(model: Model, layer: str, image: torch.Tensor) -> int:
-    from ..probe import Probe
-
-    with torch.no_grad(), Probe(model.module, [layer]) as probe:
-        act = probe(model.input_spec.normalize(image.unsqueeze(0)))[layer]
+    act = forward(model, image.unsqueeze(0), [layer], grad=False)[1][layer]
     return int(act[0].reshape(act.shape[1], -1).sum(1).argmax())

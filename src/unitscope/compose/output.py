@@ -14,7 +14,7 @@ import torch
 from ..errors import BadInputError
 from ..imageio import save_png, to_uint8
 from ..receptive_field import receptive_field
-from ..run import RunDir, write_json_atomic
+from ..rundir import RunDir, write_json_atomic
 from .normalize import diverging
 from .tree import Node
 

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..attribution import max_position, relu_rule, seed_like
-from ..probe import Probe
+from ..attribution import max_position, seed_like
+from .forward import forward
 from .vjp import batched_vjp
 
 Path = Sequence[tuple[str, int]]
@@ -41,13 +41,6 @@ def _layer_order(paths: Sequence[Path]) -> list[str]:
     """Tree layers below the root, top first (the k-th step of every path is at layer k)."""
     longest = max(paths, key=len, default=[])
     return [layer for layer, _ in longest]
-
-
-def _forward(model, image, layers, rule):
-    x = image.unsqueeze(0).detach().requires_grad_(True)
-    with torch.enable_grad(), relu_rule(rule), Probe(model.module, layers) as probe:
-        acts = probe(model.input_spec.normalize(x))
-    return x, acts
 
 
 def _is_cut(model, x, acts, root_layer: str, order: list[str], seed: torch.Tensor) -> bool:
@@ -109,10 +102,8 @@ def _hook_masks(acts: dict[str, torch.Tensor], paths: Sequence[Path]) -> dict[st
 
 def _hooked_chunk(model, image, root_layer, root_channel, position, paths, rule):
     """General graphs: one copy of the image per path, gradients masked by tensor hooks."""
-    x = image.unsqueeze(0).repeat(len(paths), 1, 1, 1).requires_grad_(True)
     layers = list(dict.fromkeys([root_layer] + [name for p in paths for name, _ in p]))
-    with torch.enable_grad(), relu_rule(rule), Probe(model.module, layers) as probe:
-        acts = probe(model.input_spec.normalize(x))
+    x, acts = forward(model, image.unsqueeze(0).repeat(len(paths), 1, 1, 1), layers, rule)
     for layer, mask in _hook_masks(acts, paths).items():
         acts[layer].register_hook(lambda grad, mask=mask: grad * mask)
     root = acts[root_layer]
@@ -131,7 +122,7 @@ def path_images(model, image: torch.Tensor, root_layer: str, root_channel: int,
     if not paths:
         return image.new_zeros((0, *image.shape))
     order = _layer_order(paths)
-    x, acts = _forward(model, image, [root_layer, *order], rule)
+    x, acts = forward(model, image.unsqueeze(0), [root_layer, *order], rule)
     root = acts[root_layer]
     position = max_position(root[0, root_channel].detach()) if root.dim() == 4 else None
     seed = seed_like(root, root_channel, position)

@@ -15,8 +15,8 @@ import copy
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
-from scipy.stats import spearmanr
 
 from ..models import Model
 from .paths import path_images
@@ -48,7 +48,12 @@ def rank_correlation(a: torch.Tensor, b: torch.Tensor, absolute: bool = False) -
     flat_x, flat_y = np.ptp(x) == 0, np.ptp(y) == 0
     if flat_x or flat_y:
         return None if flat_x and flat_y else 0.0
-    return float(spearmanr(x, y).statistic)
+    return spearman(x, y)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho as Pearson's r of average ranks (scipy's definition, without scipy)."""
+    return float(pd.Series(x).rank().corr(pd.Series(y).rank()))
 
 
 def sanity_check(model: Model, image: torch.Tensor, root_layer: str, root_channel: int,

@@ -15,15 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..probe import Probe
 from .vjp import batched_vjp, channel_seeds
-
-
-def record(model, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Activations of `layers` for one 3xHxW [0, 1] image, kept in the autograd graph."""
-    x = image.unsqueeze(0).detach().requires_grad_(True)  # in the graph even if weights are frozen
-    with torch.enable_grad(), Probe(model.module, layers) as probe:
-        return probe(model.input_spec.normalize(x))
 
 
 def unit_value(act: torch.Tensor, channel: int) -> float:

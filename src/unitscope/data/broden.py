@@ -239,6 +239,10 @@ class BrodenDataset(torch.utils.data.Dataset):
         sizes = {(r.sh, r.sw) for r in self._rows}
         return next(iter(sizes)) if len(sizes) == 1 else None
 
+    def whole_labels(self, i: int, category: str) -> tuple[int, ...]:
+        """Whole-image label numbers of image `i` in `category` (scene, texture), without decoding it."""
+        return self._rows[i].whole.get(category, ())
+
     def category_labels(self, category: str) -> list[int]:
         """Label numbers listed in `category` (primary or not), ascending."""
         return sorted(n for n, cats in self.label_categories.items() if category in cats)

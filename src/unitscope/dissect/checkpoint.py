@@ -9,16 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
-from ..run import save_torch_atomic, write_json_atomic
+from .. import precision as prec
+from ..errors import BadInputError, CheckpointError
+from ..models.spec import Model
+from ..rundir import save_torch_atomic, write_json_atomic
+from .settings import DissectSettings
 
 STATE = "state.json"
+CACHE_FORMAT = 2  # 2: labels as combinations (1: label planes); a resume across formats is refused
+
+
+def fingerprint(model: Model, settings: DissectSettings, dataset: str, images: int) -> dict[str, Any]:
+    """What decides a run's content: the settings (not --workers etc.), the weights, the data and
+    the cache format. A resume is refused unless the checkpoint's fingerprint is the same."""
+    checksum = sum(float(p.detach().contiguous().double().sum()) for p in model.module.parameters())
+    if not math.isfinite(checksum):
+        raise BadInputError(f"the weights of {model.name} contain NaN or inf values; load a sound checkpoint")
+    return {**settings.fingerprint(), "model": model.name, "weights": round(checksum, 6), "dataset": dataset,
+            "images": images, "rotation": settings.alphas(),  # the bases run: '1' and '0,1' alike
+            "precision": prec.resolve(settings.precision, model.device), "cache_format": CACHE_FORMAT}
 
 
 def _without_crc32() -> contextlib.AbstractContextManager:

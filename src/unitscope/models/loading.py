@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..devices import resolve_device
 from ..errors import CheckpointError, UnknownModelError, closest
 from .spec import InputSpec, Model
 from .toy import TOY_MEAN, TOY_SIZE, TOY_STD, ToyNet
@@ -23,14 +24,14 @@ def load_model(
     spec: str | nn.Module,
     weights: str | Path | None = "DEFAULT",
     arch: str | None = None,
-    device: str | torch.device = "cpu",
+    device: str | torch.device | None = "auto",
     input_spec: InputSpec | None = None,
 ) -> Model:
     """Build a `Model` in eval mode from a spec.
 
     spec: "toy"; a torchvision name ("resnet18"; weights "DEFAULT", None or a state_dict path);
     "timm:NAME" (if timm is installed); a checkpoint path with `arch=`; "package.module:factory";
-    or an `nn.Module`.
+    or an `nn.Module`. `device`: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda:N", "mps".
     """
     if isinstance(spec, nn.Module):
         model = Model(spec, input_spec or InputSpec(), type(spec).__name__, hookable_names(spec))
@@ -46,7 +47,7 @@ def load_model(
         model = _load_torchvision(str(spec), weights)
     if input_spec is not None:
         model.input_spec = input_spec
-    model.module.eval().to(device)
+    model.module.eval().to(resolve_device(device))
     return model
 
 

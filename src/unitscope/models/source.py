@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..devices import DEVICE_HELP
 from ..settings import Settings, option
 from .loading import load_model
 from .spec import Model
@@ -17,7 +18,7 @@ class ModelSource(Settings):
                         "or a .pt path", positional=True, metavar="MODEL")
     weights: str = option("DEFAULT", "'DEFAULT' (trained weights), 'none' (random) or a state_dict .pt path")
     arch: str | None = option(None, "architecture name when MODEL is a checkpoint path")
-    device: str = option("cpu", "torch device")
+    device: str = option("auto", DEVICE_HELP)
 
     def load(self) -> Model:
         """The model, in eval mode on `device`."""

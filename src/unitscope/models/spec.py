@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..devices import to_device
 from ..errors import BadUnitError, UnitOutOfRangeError, unknown_layer
 from ..units import Unit, parse_units
 from .tracing import layer_shapes
@@ -92,6 +93,10 @@ class Model:
         """Where the weights live: every verb moves its inputs here (CPU for a weightless model)."""
         param = next(self.module.parameters(), None)
         return param.device if param is not None else torch.device("cpu")
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """`tensor` (inputs built on the CPU) on the model's device: the one way verbs move data."""
+        return to_device(tensor, self.device)
 
     def example_input(self, batch: int = 1, size: int | None = None) -> torch.Tensor:
         """A mid-gray batch at the model's input size, for shape discovery."""

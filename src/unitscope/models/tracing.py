@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
 
+from ..settings import Settings, option
+
 if TYPE_CHECKING:  # spec.py imports this module; at run time nothing here needs Model's class
     from .spec import Model
+
+
+@dataclass(frozen=True)
+class LayersSettings(Settings):
+    """`unitscope layers`: the input size of the dummy forward (the model's own by default)."""
+
+    VERB: ClassVar[str] = "layers"
+    size: int | None = option(None, "input size for the dummy forward (default: the model's)", low=1)
 
 
 @dataclass(frozen=True)

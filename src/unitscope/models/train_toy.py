@@ -16,18 +16,20 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from ..data.concepts.objects import OBJECT_CLASSES
 from ..data.concepts.world import render_sample
 from ..precision import autocast, channels_last
-from ..run import save_torch_atomic
+from ..rundir import save_torch_atomic
+from ..settings import Settings, option, seed_option
 from .toy import TOY_MEAN, TOY_SIZE, TOY_STD, ToyNet, fold_batchnorm
 
 TRAIN_WORLD_SEED = 1000
@@ -97,25 +99,33 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return correct / max(len(labels), 1)
 
 
-def train_toy(
-    out: str | Path,
-    images: int = 30000,
-    epochs: int = 8,
-    batch_size: int = 128,
-    lr: float = 3e-3,
-    seed: int = 0,
-    workers: int = 2,
-    val_images: int = 1000,
-    progress: bool = True,
-    log: Callable[[str], None] = print,
-    threads: int | None = 1,
-    snapshots: bool = False,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainToySettings(Settings):
+    """`unitscope train-toy`: the recipe of the shipped weights is the default."""
+
+    VERB: ClassVar[str] = "train-toy"
+    images: int = option(30000, "training images", low=1)
+    epochs: int = option(8, "passes over them", low=1)
+    batch_size: int = option(128, "images per step", low=1)
+    lr: float = option(3e-3, "peak AdamW learning rate", above=0)
+    seed: int = seed_option("initialisation and shuffling seed")
+    workers: int = option(2, "processes drawing images", low=1)
+    val_images: int = option(1000, "validation images", low=1)
+    threads: int = option(1, "torch threads (1: the shipped weights' setting; 2 is ~2x faster when idle)",
+                          low=1)
+    snapshots: bool = option(False, "also write OUT.epochN after each epoch")
+
+
+def train_toy(out: str | Path, settings: TrainToySettings | None = None, progress: bool = True,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ToyNet from scratch and write {'state_dict', 'class_names', 'meta'} to `out`.
 
-    threads: torch CPU threads (1 is far faster when the machine is oversubscribed: OpenMP
-    workers spin waiting for each other). snapshots: also write `out`.epochN after each epoch.
+    One torch thread by default: far faster when the machine is oversubscribed (OpenMP workers
+    spin waiting for each other).
     """
+    s = settings or TrainToySettings()
+    images, epochs, batch_size, lr, seed = s.images, s.epochs, s.batch_size, s.lr, s.seed
+    workers, val_images, threads, snapshots = s.workers, s.val_images, s.threads, s.snapshots
     if threads:
         torch.set_num_threads(threads)
     start = time.time()

@@ -1,5 +1,5 @@
 """Feature visualization by optimization: objectives, image parameterizations, transforms and
-the batched renderer, plus the run-dir job `visualize_units`."""
+the batched renderer (`render`, `RenderSettings`), plus the run-dir verb `run` (`VisualizeSettings`)."""
 
 from .objectives import (
     OUTPUT,
@@ -13,7 +13,7 @@ from .objectives import (
     neuron,
 )
 from .param import COLOR_MATRIX, ImageParam, image_param
-from .render import RenderResult, evaluate, render
+from .render import RenderResult, RenderSettings, evaluate, render
 from .sheet import make_sheet, save_sheet
 from .transforms import (
     Jitter,
@@ -24,7 +24,7 @@ from .transforms import (
     pipeline,
     standard_transforms,
 )
-from .visualize import visualize_units
+from .visualize import VisualizeResult, VisualizeSettings, run
 
 __all__ = [
     "COLOR_MATRIX",
@@ -37,6 +37,9 @@ __all__ = [
     "RandomRotate",
     "RandomScale",
     "RenderResult",
+    "RenderSettings",
+    "VisualizeResult",
+    "VisualizeSettings",
     "as_objective",
     "channel",
     "class_logit",
@@ -49,7 +52,7 @@ __all__ = [
     "neuron",
     "pipeline",
     "render",
+    "run",
     "save_sheet",
     "standard_transforms",
-    "visualize_units",
 ]

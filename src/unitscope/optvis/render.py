@@ -3,12 +3,15 @@
 The step is one batched pass: parameterized images -> per-element transforms -> normalize ->
 forward that stops after the deepest layer the objective reads (Probe) -> backward to the image
 only (model weights are frozen for the duration) -> Adam. bf16 autocast and channels_last are
-used where the hardware has them (`precision="fp32"` turns them off).
+used where the hardware has them (`precision="fp32"` turns them off). The recipe (steps, size,
+lr, parameterization, transforms, precision) is one `RenderSettings`; `render(..., steps=256)`
+overrides single fields.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -17,17 +20,34 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from .. import precision as prec
 from ..errors import BadInputError
 from ..models import Model, load_model
 from ..probe import Probe
+from ..settings import Settings, option, precision_option, seed_option
 from .objectives import OUTPUT, Objective, as_objective
 from .param import ImageParam, image_param
 from .transforms import Pipeline, Transform, pipeline
 
-MIN_SIZE = 8
+MIN_SIZE = 8  # px; smaller images leave nothing for the transforms
+PARAMS = ("fft", "pixel")
+
+
+@dataclass(frozen=True)
+class RenderSettings(Settings):
+    """The optimization recipe (Lucid's defaults), written once for `render` and `visualize`."""
+
+    steps: int = option(512, "optimization steps", low=0)
+    size: int = option(128, "image side in pixels", low=MIN_SIZE)
+    lr: float = option(0.05, "Adam learning rate", above=0)
+    seed: int = seed_option()
+    param: str = option("fft", "image parameterization", choices=PARAMS)
+    decorrelate: bool = option(True, "optimize decorrelated colours")
+    transforms: bool = option(True, "pad/jitter/scale/rotate robustness transforms")
+    decay: float = option(1.0, "spectrum decay exponent of the fft parameterization")
+    precision: str | None = precision_option()
 
 
 @dataclass
@@ -44,64 +64,71 @@ class RenderResult:
 def render(
     model: Model | nn.Module,
     objective: Objective | str,
+    settings: RenderSettings | None = None,
+    *,
     batch: int | None = None,
-    size: int = 128,
-    steps: int = 512,
-    lr: float = 0.05,
-    seed: int = 0,
-    param: str = "fft",
-    decorrelate: bool = True,
-    transforms: str | Sequence[Transform] | None = "standard",
     init_image: torch.Tensor | None = None,
     progress: bool = True,
-    precision: str | None = None,
-    decay: float = 1.0,
     desc: str | None = None,
+    custom_transforms: Sequence[Transform] | None = None,
     revive: bool = True,
+    **overrides: Any,
 ) -> RenderResult:
-    """Optimize `batch` images of `size` px for `steps` Adam steps to maximize `objective`.
+    """Optimize `batch` images to maximize `objective`; keywords override fields of `settings`.
 
     `objective` is an `Objective` or a unit address; its per-element channels fix the batch.
-    Final values are measured on the untransformed final images, in fp32. With `revive`,
-    elements whose objective has no gradient at the near-grey start (a ReLU unit dead there)
-    restart from noisier images; other elements keep Lucid's start.
+    `custom_transforms` replaces the standard transforms. Final values are measured on the
+    untransformed final images, in fp32. With `revive`, elements whose objective has no gradient
+    at the near-grey start (a ReLU unit dead there) restart from noisier images.
     """
+    settings = _with_overrides(settings or RenderSettings(), overrides)
     model = model if isinstance(model, Model) else load_model(model)
     objective = as_objective(objective)
     batch = _batch_size(batch, objective, init_image)
-    _check_settings(size, steps, param)
-    device = _device(model.module)
-    pipe = pipeline(transforms)
-    chosen = prec.resolve(precision, device)
-    image = image_param(batch, size, fft=param == "fft", decorrelate=decorrelate, decay=decay,
-                        seed=seed, init=init_image, device=device)
+    device = model.device
+    pipe = Pipeline(list(custom_transforms)) if custom_transforms is not None else \
+        pipeline("standard" if settings.transforms else None)
+    chosen = prec.resolve(settings.precision, device)
+    image = image_param(batch, settings.size, fft=settings.param == "fft",
+                        decorrelate=settings.decorrelate, decay=settings.decay, seed=settings.seed,
+                        init=init_image, device=device)
     with _prepared(model.module, channels_last=chosen == "bf16"):
         forward = _Forward(model, objective)
         with forward:
-            _check_input_size(model, forward, size, pipe.out_size(size), device)
-            revived = _revive(image, model, forward, objective, pipe, chosen, device, seed) \
-                if revive and init_image is None and steps else 0
-            loop_seconds = _optimize(model, image, objective, forward, pipe, steps, lr, seed,
-                                     chosen, device, desc or objective.name[:40], progress)
+            _check_input_size(model, forward, settings.size, pipe.out_size(settings.size), device)
+            revived = _revive(image, model, forward, objective, pipe, chosen, device, settings.seed) \
+                if revive and init_image is None and settings.steps else 0
+            loop_seconds = _optimize(model, image, objective, forward, pipe, settings, chosen,
+                                     desc or objective.name[:40], progress)
             with torch.no_grad():
                 final = image().detach()
                 values = objective(forward(model.input_spec.normalize(final))).float()
-    settings = {"steps": steps, "size": size, "lr": lr, "seed": seed, "param": param,
-                "decorrelate": decorrelate, "decay": decay, "precision": chosen,
-                "transforms": _describe(transforms), "batch": batch,
-                "init_image": init_image is not None, "revived": revived}
-    return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, settings,
+    used = {**settings.to_dict(), "precision": chosen, "batch": batch,
+            "init_image": init_image is not None, "revived": revived}
+    if custom_transforms is not None:
+        used["custom_transforms"] = [repr(t) for t in custom_transforms]
+    return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, used,
                         loop_seconds)
 
 
+def _with_overrides(settings: RenderSettings, overrides: dict[str, Any]) -> RenderSettings:
+    """`settings` with keyword overrides (`steps=256`); an unknown keyword is a TypeError."""
+    names = {f.name for f in dataclasses.fields(settings)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"render() got unexpected keyword(s) {', '.join(unknown)}; "
+                        f"settings fields are {', '.join(sorted(names))}")
+    return settings.replace(**overrides) if overrides else settings
+
+
 def _optimize(model: Model, image: ImageParam, objective: Objective, forward: _Forward,
-              pipe: Pipeline, steps: int, lr: float, seed: int, chosen: str,
-              device: torch.device, desc: str, progress: bool) -> float:
+              pipe: Pipeline, settings: RenderSettings, chosen: str, desc: str, progress: bool) -> float:
     """The Adam loop (one batched pass per step, no per-element Python); returns its seconds."""
-    optimizer = torch.optim.Adam(image.params, lr=lr, fused=True)
-    gen = torch.Generator().manual_seed(seed + 1)
+    optimizer = torch.optim.Adam(image.params, lr=settings.lr, fused=True)
+    gen = torch.Generator().manual_seed(settings.seed + 1)
+    device = model.device
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=desc, disable=_quiet(progress)):
+    for _ in tqdm(range(settings.steps), desc=desc, disable=_quiet(progress)):
         x = model.input_spec.normalize(pipe(image(), gen))
         x = x.contiguous(memory_format=torch.channels_last) if chosen == "bf16" else x
         with prec.autocast(chosen, device):
@@ -123,7 +150,7 @@ def evaluate(
     with _prepared(model.module, channels_last=False), _Forward(model, objective) as forward:
         with torch.no_grad():
             for start in range(0, len(images), step):
-                x = images[start:start + step].to(_device(model.module))
+                x = images[start:start + step].to(model.device)
                 values.append(objective(forward(model.input_spec.normalize(x))).float().cpu())
     return torch.cat(values) if values else torch.zeros(0)
 
@@ -214,28 +241,8 @@ def _batch_size(batch: int | None, objective: Objective, init: torch.Tensor | No
     return batch
 
 
-def _check_settings(size: int, steps: int, param: str) -> None:
-    if size < MIN_SIZE:
-        raise BadInputError(f"--size {size} is too small; use at least {MIN_SIZE} px")
-    if steps < 0:
-        raise BadInputError(f"--steps must be 0 or more, got {steps}")
-    if param not in ("fft", "pixel"):
-        raise BadInputError(f"unknown parameterization '{param}'; use 'fft' or 'pixel'")
-
-
-def _device(module: nn.Module) -> torch.device:
-    p = next(module.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 def _quiet(progress: bool) -> bool:
     return not progress or not sys.stderr.isatty()
-
-
-def _describe(transforms: Any) -> str | list[str] | None:
-    if transforms is None or isinstance(transforms, str):
-        return transforms
-    return [repr(t) for t in transforms]
 
 
 def _runs(forward: _Forward, model: Model, side: int, device: torch.device) -> str | None:

@@ -1,32 +1,88 @@
-"""`visualize_units`: render many units in batches and write the run-dir artifacts.
+"""`visualize`: render many units in batches and write the run-dir artifacts.
 
 Writes `visualize/<layer>/<c>.png` (plus `<c>_neg.png`, `<c>_div<k>.png`), one labelled sheet
-per layer, `visualize/visualize.json` and the manifest entry (docs/artifacts.md). Repeated calls
-on one run dir merge: entries of the same unit/sign/variant are replaced, others kept, and the
-sheets of the touched layers are rebuilt from every image the JSON lists.
+per layer, `visualize/visualize.json` and the manifest entry (docs/artifacts.md); repeated runs
+on one run dir merge (see artifacts.py).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from ..errors import BadInputError
 from ..imageio import load_image, save_png
 from ..models import Model, load_model
-from ..run import RunDir, write_json_atomic
+from ..result import Display, Result
+from ..rundir import RunDir, default_out
+from ..settings import batch_size_option, option
 from ..units import Unit, parse_units
+from . import artifacts
 from . import objectives as obj
-from .render import evaluate, render
-from .sheet import save_sheet
+from .render import RenderSettings, evaluate, render
 
-DEFAULT_BATCH = 32
-SUBDIR = "visualize"
+if TYPE_CHECKING:
+    import pandas as pd
+
+BATCH_SEED_STRIDE = 1_000_003  # batch i renders with seed + i * stride
+COLUMNS = ["unit", "layer", "channel", "sign", "variant", "objective", "activation", "position", "image"]
+
+
+@dataclass(frozen=True)
+class VisualizeSettings(RenderSettings):
+    """`unitscope visualize`: which units, which signs and variants, on top of the render recipe."""
+
+    VERB: ClassVar[str] = "visualize"
+    units: tuple[str, ...] = option((), "unit addresses: conv5 (all channels), conv5:3, conv5:0-63, fc8:2",
+                                    positional=True)
+    negative: bool = option(False, "also render the image that drives each unit most negative")
+    diversity: float = option(0.0, "weight of the diversity term between variants of a unit", low=0,
+                              metavar="W")
+    variants: int | None = option(None, "images per unit (default 4 with --diversity, else 1)", low=1,
+                                  metavar="N", show_default=False)
+    batch_size: int = batch_size_option(32)
+
+    @property
+    def n_variants(self) -> int:
+        """Images per unit and sign: `variants`, else 4 with diversity and 1 without."""
+        return self.variants or (4 if self.diversity else 1)
+
+    def check(self) -> None:
+        parse_units(" ".join(self.units))  # a malformed address fails before the model loads
+        if self.diversity and self.n_variants < 2:
+            raise BadInputError("--diversity needs several variants per unit; use --variants 2 or more")
+        if self.batch_size < self.n_variants:
+            raise BadInputError(f"--batch-size {self.batch_size} cannot hold the {self.n_variants} "
+                                f"variants of one unit; use --batch-size {self.n_variants} or more")
+
+
+class VisualizeResult(Result):
+    """visualize/visualize.json: one entry per rendered image, plus the layer sheets."""
+
+    verb = "visualize"
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per image, the columns of visualize.json's `units` entries (image: run-relative)."""
+        import pandas as pd
+
+        return pd.DataFrame([{c: e.get(c) for c in COLUMNS} for e in self.data["units"]], columns=COLUMNS)
+
+    def display(self) -> Display:
+        entries = self.data["units"]
+        settings = self.data["settings"]
+        images = [(self.run_dir / e["image"], _caption(e)) for e in entries]
+        facts = [("units", str(len({e["unit"] for e in entries}))), ("images", str(len(entries))),
+                 ("steps", str(settings.get("steps"))), ("size", f"{settings.get('size')} px")]
+        table = self.to_pandas()[["unit", "sign", "variant", "objective", "activation"]]
+        return Display(f"feature visualization of {settings.get('model')}", facts, images, table)
+
+
+def _caption(entry: dict) -> str:
+    return f"{entry['unit']} {entry['sign']}" + (f" v{entry['variant']}" if entry["variant"] else "")
 
 
 @dataclass(frozen=True)
@@ -37,83 +93,31 @@ class _Job:
     sign: int
     variant: int
 
-    @property
-    def key(self) -> tuple[str, str, int]:
-        return str(self.unit), _sign_name(self.sign), self.variant
 
+def run(model: Model | str, data: str | Path | torch.Tensor | None = None,
+        settings: VisualizeSettings | None = None, out: str | Path | None = None,
+        progress: bool = True) -> VisualizeResult:
+    """Render every unit of `settings.units` (whole layers expand to all channels) into `out`.
 
-def _sign_name(sign: int) -> str:
-    return "positive" if sign > 0 else "negative"
-
-
-def visualize_units(
-    model: Model | str,
-    units: str | Unit | Sequence[str | Unit],
-    out: str | Path,
-    steps: int = 512,
-    size: int = 128,
-    batch: int | None = None,
-    seed: int = 0,
-    negative: bool = False,
-    diversity: float = 0.0,
-    n_variants: int = 1,
-    from_image: str | Path | torch.Tensor | None = None,
-    progress: bool = True,
-    precision: str | None = None,
-    **render_options: Any,
-) -> dict[str, Any]:
-    """Render every unit (whole layers expand to all channels), save PNGs, sheets and JSON.
-
-    negative=True also renders each unit's most negative image; diversity > 0 renders
-    `n_variants` images per unit pushed apart by the diversity objective. Returns the JSON.
+    `data`: a photo (path or 3xHxW tensor in [0, 1]) to start from instead of noise, or None.
     """
+    settings = settings or VisualizeSettings()
     model = load_model(model) if isinstance(model, str) else model
-    singles = _expand(model, units)
-    _check_options(diversity, n_variants, batch)
-    init = _init_image(from_image, size)
-    run = RunDir(out)
-    signs = (1, -1) if negative else (1,)
-    jobs = [_Job(u, s, v) for u in singles for s in signs for v in range(n_variants)]
+    singles = model.expand(" ".join(settings.units))
+    init = _init_image(data, settings.size)
+    run_dir = RunDir(default_out(out, model.name))
+    signs = (1, -1) if settings.negative else (1,)
+    jobs = [_Job(u, s, v) for u in singles for s in signs for v in range(settings.n_variants)]
+    chunks = list(_batches(jobs, settings.batch_size, settings.n_variants))
     entries: list[dict[str, Any]] = []
-    batches = list(_batches(jobs, batch or DEFAULT_BATCH, n_variants))
-    for number, chunk in enumerate(batches):
-        entries += _render_batch(model, chunk, run, steps=steps, size=size,
-                                 seed=seed + 1_000_003 * number, diversity=diversity, init=init,
-                                 progress=progress, precision=precision,
-                                 desc=f"visualize {number + 1}/{len(batches)}", **render_options)
-    settings = {"steps": steps, "size": size, "seed": seed, "batch": batch or DEFAULT_BATCH,
-                "negative": negative, "diversity": diversity, "n_variants": n_variants,
-                "from_image": str(from_image) if isinstance(from_image, (str, Path)) else
-                (None if from_image is None else "tensor"),
-                "transforms": render_options.get("transforms", "standard"),
-                "param": render_options.get("param", "fft"),
-                "decorrelate": render_options.get("decorrelate", True),
-                "lr": render_options.get("lr", 0.05), "model": model.name}
-    if not isinstance(settings["transforms"], (str, type(None))):
-        settings["transforms"] = [repr(t) for t in settings["transforms"]]
-    return _write(run, model, entries, settings)
-
-
-def _expand(model: Model, units: str | Unit | Sequence[str | Unit]) -> list[Unit]:
-    """Validated single-channel units in order, duplicates dropped."""
-    if isinstance(units, (str, Unit)):
-        units = parse_units(units) if isinstance(units, str) else [units]
-    if not units:
-        raise BadInputError("no units given; write e.g. conv5:0-7 or conv5")
-    found: dict[str, Unit] = {}
-    for spec in units:
-        for unit in model.units(spec):
-            found.setdefault(str(unit), unit)
-    return list(found.values())
-
-
-def _check_options(diversity: float, n_variants: int, batch: int | None) -> None:
-    if n_variants < 1:
-        raise BadInputError(f"n_variants must be at least 1, got {n_variants}")
-    if diversity and n_variants < 2:
-        raise BadInputError("--diversity needs several variants per unit; use --variants 2 or more")
-    if batch is not None and batch < 1:
-        raise BadInputError(f"--batch must be at least 1, got {batch}")
+    for number, chunk in enumerate(chunks):
+        entries += _render_batch(model, chunk, run_dir, settings, number, init, progress,
+                                 desc=f"visualize {number + 1}/{len(chunks)}")
+    block = {**settings.to_dict(), "model": model.name, "from_image": _source_name(data),
+             "batch": settings.batch_size, "n_variants": settings.n_variants}
+    written, files = artifacts.write(run_dir, model.name, entries, block)
+    pngs = [run_dir.path / e["image"] for e in entries]
+    return VisualizeResult(run_dir.path, written, settings, pngs + files)
 
 
 def _init_image(source: str | Path | torch.Tensor | None, size: int) -> torch.Tensor | None:
@@ -122,9 +126,16 @@ def _init_image(source: str | Path | torch.Tensor | None, size: int) -> torch.Te
     return load_image(source, size)
 
 
-def _batches(jobs: list[_Job], batch: int, n_variants: int):
+def _source_name(source: str | Path | torch.Tensor | None) -> str | None:
+    """How visualize.json records the starting photo: its path, 'tensor', or None."""
+    if source is None:
+        return None
+    return "tensor" if isinstance(source, torch.Tensor) else str(source)
+
+
+def _batches(jobs: list[_Job], batch: int, n_variants: int) -> Iterator[list[_Job]]:
     """Chunks of jobs from one layer and position; a unit's variants stay in one chunk."""
-    per = max(n_variants, batch // n_variants * n_variants)
+    per = batch // n_variants * n_variants
     keys: dict[tuple, list[_Job]] = {}
     for job in jobs:
         keys.setdefault((job.unit.layer, job.unit.position), []).append(job)
@@ -142,8 +153,8 @@ def _unit_objective(chunk: list[_Job]) -> obj.Objective:
     return obj.channel(unit.layer, channels)
 
 
-def _render_batch(model: Model, chunk: list[_Job], run: RunDir, steps: int, size: int, seed: int,
-                  diversity: float, init: torch.Tensor | None, **options: Any) -> list[dict]:
+def _objective(chunk: list[_Job], diversity: float) -> obj.Objective:
+    """The units' objectives with their signs, plus diversity within each (unit, sign) group."""
     unit_obj = _unit_objective(chunk)
     signs = torch.tensor([float(job.sign) for job in chunk])
     objective = unit_obj * signs if (signs < 0).any() else unit_obj
@@ -151,77 +162,24 @@ def _render_batch(model: Model, chunk: list[_Job], run: RunDir, steps: int, size
         ids: dict[tuple[str, int], int] = {}
         groups = [ids.setdefault((str(job.unit), job.sign), len(ids)) for job in chunk]
         objective = objective + diversity * obj.diversity(chunk[0].unit.layer, groups)
-    result = render(model, objective, batch=len(chunk), size=size, steps=steps, seed=seed,
-                    init_image=init, **options)
-    activations = evaluate(model, unit_obj, result.images)
+    return objective
+
+
+def _render_batch(model: Model, chunk: list[_Job], run_dir: RunDir, settings: VisualizeSettings,
+                  number: int, init: torch.Tensor | None, progress: bool, desc: str) -> list[dict]:
+    """Render one chunk, save its PNGs and return their visualize.json entries."""
+    result = render(model, _objective(chunk, settings.diversity), settings, batch=len(chunk),
+                    init_image=init, progress=progress, desc=desc,
+                    seed=settings.seed + BATCH_SEED_STRIDE * number)
+    activations = evaluate(model, _unit_objective(chunk), result.images)
     entries = []
     for i, job in enumerate(chunk):
-        path = run.path / _image_name(job)
+        path = run_dir.path / artifacts.image_name(job.unit, job.sign, job.variant)
         save_png(result.images[i], path)
         entries.append({"unit": str(job.unit), "layer": job.unit.layer,
-                        "channel": job.unit.index, "sign": _sign_name(job.sign),
-                        "variant": job.variant, "image": run.relative(path),
+                        "channel": job.unit.index, "sign": artifacts.sign_name(job.sign),
+                        "variant": job.variant, "image": run_dir.relative(path),
                         "objective": float(result.values[i]) + 0.0,
                         "activation": float(activations[i]) + 0.0,
                         "position": list(job.unit.position) if job.unit.position else None})
     return entries
-
-
-def _image_name(job: _Job) -> str:
-    """visualize/<layer>/<c>[_at<x>_<y>][_neg][_div<k>].png"""
-    name = str(job.unit.index)
-    if job.unit.position is not None:
-        name += f"_at{job.unit.position[0]}_{job.unit.position[1]}"
-    name += "_neg" if job.sign < 0 else ""
-    name += f"_div{job.variant}" if job.variant else ""
-    return f"{SUBDIR}/{job.unit.layer}/{name}.png"
-
-
-def _load_existing(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _write(run: RunDir, model: Model, entries: list[dict], settings: dict) -> dict[str, Any]:
-    """Merge into visualize.json, rebuild the touched layers' sheets, register in the manifest."""
-    json_path = run.path / SUBDIR / "visualize.json"
-    old = _load_existing(json_path)
-    merged = {(e["unit"], e["sign"], e["variant"]): e for e in old.get("units", [])
-              if isinstance(e, dict) and {"unit", "sign", "variant"} <= e.keys()}
-    merged.update({(e["unit"], e["sign"], e["variant"]): e for e in entries})
-    units = sorted(merged.values(), key=_entry_order)
-    sheets = set(old.get("sheets", []))
-    for layer in dict.fromkeys(e["layer"] for e in entries):
-        sheets.add(_layer_sheet(run, layer, [e for e in units if e["layer"] == layer]))
-    data = {"settings": settings, "units": units, "sheets": sorted(sheets)}
-    write_json_atomic(json_path, data)
-    run.register("visualize", {"json": run.relative(json_path)}, model=model.name)
-    return data
-
-
-def _entry_order(e: dict) -> tuple:
-    return (e["layer"], e.get("channel", 0), str(e.get("position")), e["sign"] != "positive",
-            e["variant"])
-
-
-def _layer_sheet(run: RunDir, layer: str, entries: list[dict]) -> str:
-    present = [e for e in entries if (run.path / e["image"]).is_file()]
-    labels = [_label(e) for e in present]
-    out = run.path / SUBDIR / f"{layer}_sheet.png"
-    save_sheet([run.path / e["image"] for e in present], labels, out)
-    return run.relative(out)
-
-
-def _label(entry: dict) -> str:
-    label = str(entry["channel"])
-    if entry.get("position"):
-        label += "@{},{}".format(*entry["position"])
-    label += " neg" if entry["sign"] == "negative" else ""
-    label += f" v{entry['variant']}" if entry["variant"] else ""
-    return label

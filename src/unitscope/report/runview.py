@@ -7,14 +7,13 @@ so the site never shows a broken image.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import BadUnitError, DataError
-from ..run import MANIFEST
+from ..rundir import MANIFEST, read_json
 from ..units import Unit
 from .paths import safe_relpath
 
@@ -150,7 +149,7 @@ def load_run(run_dir: str | Path) -> RunView:
         raise DataError(
             f"'{root}' has no {MANIFEST}; run a verb with --out {root} first (e.g. `unitscope demo`)"
         )
-    manifest = _read_json(manifest_path)
+    manifest = read_json(manifest_path)
     verbs = manifest.get("verbs") or {}
     reader = _Reader(root)
     visual = reader.json_of(verbs.get("visualize"))
@@ -207,22 +206,11 @@ class _Reader:
         rel = self.existing(entry["json"])
         if rel is None:
             raise DataError(f"the manifest names '{entry['json']}' but it is missing from '{self.root}'")
-        return _read_json(self.root / rel)
+        return read_json(self.root / rel)
 
     def tree(self, path: Any) -> tuple[str, dict[str, Any]] | None:
         rel = self.existing(path)
-        return None if rel is None else (rel, _read_json(self.root / rel))
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read '{path}': {exc}; re-run the verb that wrote it") from None
-    if not isinstance(data, dict):
-        raise DataError(f"'{path}' should hold a JSON object; re-run the verb that wrote it")
-    return data
+        return None if rel is None else (rel, read_json(self.root / rel))
 
 
 def _unit(units: dict[str, UnitView], address: Any) -> UnitView | None:

@@ -2,11 +2,11 @@
 
 Six categories named like Broden's: 11 colours, 11 textures, 4 materials, 16 objects (12
 classes the toy model learns plus sky/ground/wall/floor), 16 parts of 6 composite objects,
-7 scenes decided by content. `generate(out_dir)` writes a dataset `BrodenDataset` reads;
+7 scenes decided by content. `generate.generate(out_dir)` writes a dataset `BrodenDataset` reads;
 `render_sample(seed, index)` draws one image with its label maps in memory.
 """
 
-from .generate import generate
+from .generate import ConceptsResult, ConceptsSettings
 from .materials import MATERIAL_NAMES
 from .objects import BACKGROUND_OBJECTS, COMPOSITES, OBJECT_CLASSES, OBJECT_NAMES, PART_NAMES
 from .palette import COLOR_NAMES, COLOR_RGB
@@ -18,6 +18,8 @@ from .writer import BrodenWriter, broden_name, label_numbers
 __all__ = [
     "BACKGROUND_OBJECTS",
     "BrodenWriter",
+    "ConceptsResult",
+    "ConceptsSettings",
     "CATEGORIES",
     "COLOR_NAMES",
     "COLOR_RGB",
@@ -31,7 +33,6 @@ __all__ = [
     "Sample",
     "TEXTURE_NAMES",
     "broden_name",
-    "generate",
     "label_numbers",
     "render_sample",
     "scene_for",

@@ -1,0 +1,1 @@
+"""Shared test helpers: tiny planted networks, in-memory Broden fixtures, run-dir shortcuts."""
