@@ -39,11 +39,14 @@ def _rule_backward(rule: str, grad: torch.Tensor, out: torch.Tensor) -> torch.Te
 
 
 class _RuleReLU(torch.autograd.Function):
-    """ReLU whose backward follows a rule; the mask comes from the output (same as x > 0)."""
+    """ReLU whose backward follows a rule; the mask comes from the output (same as x > 0). The
+    in-place form marks its input dirty so autograd's version checks stay correct."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, rule: str) -> torch.Tensor:
-        out = x.clamp(min=0)
+    def forward(ctx, x: torch.Tensor, rule: str, inplace: bool) -> torch.Tensor:
+        out = x.clamp_(min=0) if inplace else x.clamp(min=0)
+        if inplace:
+            ctx.mark_dirty(x)
         ctx.rule = rule
         ctx.save_for_backward(out)
         return out
@@ -51,24 +54,7 @@ class _RuleReLU(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (out,) = ctx.saved_tensors
-        return _rule_backward(ctx.rule, grad, out), None
-
-
-class _RuleReLUInplace(torch.autograd.Function):
-    """In-place variant: marks its input dirty so autograd's version checks stay correct."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, rule: str) -> torch.Tensor:
-        x.clamp_(min=0)
-        ctx.mark_dirty(x)
-        ctx.rule = rule
-        ctx.save_for_backward(x)
-        return x
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (out,) = ctx.saved_tensors
-        return _rule_backward(ctx.rule, grad, out), None
+        return _rule_backward(ctx.rule, grad, out), None, None
 
 
 class ReluRule(TorchFunctionMode):
@@ -86,8 +72,7 @@ class ReluRule(TorchFunctionMode):
                                                            else False))
             if not x.requires_grad or not torch.is_grad_enabled():
                 return x.clamp_(min=0) if inplace else x.clamp(min=0)
-            fn = _RuleReLUInplace if inplace else _RuleReLU
-            return fn.apply(x, self.rule)
+            return _RuleReLU.apply(x, self.rule, inplace)
         return func(*args, **kwargs)
 
 

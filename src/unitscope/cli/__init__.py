@@ -1,7 +1,9 @@
 """The `unitscope` command: argument parsing only; each verb lives in its own module here.
 
-A verb module defines VERB, HELP, ORDER, `add_arguments(parser)` and `run(args)`; it is found
-by scanning this package, so adding a verb touches no other file.
+A model verb module defines COMMAND, a `_common.VerbCommand` (name, help, settings class, the
+verb's `run`, its DATA argument and summary line); other commands define VERB, HELP, ORDER,
+`add_arguments(parser)` and `run(args)`. Modules are found by scanning this package, so adding
+a verb touches no other file.
 """
 
 from __future__ import annotations
@@ -15,19 +17,30 @@ import sys
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 from ..errors import UnitscopeError
 
 
-def _verb_modules() -> list[ModuleType]:
+class _Plain:
+    """A command module that parses and runs itself (VERB, HELP, ORDER, add_arguments, run)."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.verb, self.help, self.order = module.VERB, module.HELP, getattr(module, "ORDER", 100)
+        self.add_arguments, self.run = module.add_arguments, module.run
+
+
+def _commands() -> list[Any]:
     found = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "VERB"):
-            found.append(module)
-    return sorted(found, key=lambda m: (getattr(m, "ORDER", 100), m.VERB))
+        if hasattr(module, "COMMAND"):
+            found.append(module.COMMAND)
+        elif hasattr(module, "VERB"):
+            found.append(_Plain(module))
+    return sorted(found, key=lambda c: (c.order, c.verb))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,10 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for module in _verb_modules():
-        verb = sub.add_parser(module.VERB, help=module.HELP, description=module.HELP)
-        module.add_arguments(verb)
-        verb.set_defaults(_run=module.run)
+    for command in _commands():
+        verb = sub.add_parser(command.verb, help=command.help, description=command.help)
+        command.add_arguments(verb)
+        verb.set_defaults(_run=command.run)
     return parser
 
 

@@ -1,10 +1,12 @@
-"""Arguments shared by several verbs: the model and its flags, and the run directory."""
+"""What the commands share: the model and its flags, the run directory, and the model verbs'
+one shape (`VerbCommand`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..models import Model
@@ -38,20 +40,36 @@ def progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def add_verb_arguments(parser: argparse.ArgumentParser, settings: type[Settings],
-                       data: tuple[str, str] | None = None) -> None:
-    """MODEL and its flags, the verb's DATA positional (metavar, help), the settings' flags, --out."""
-    add_model_arguments(parser)
-    if data is not None:
-        parser.add_argument("data", metavar=data[0], help=data[1])
-    settings.add_arguments(parser)
-    add_out_argument(parser)
+@dataclass(frozen=True)
+class VerbCommand:
+    """A model verb with a settings class, as a command: MODEL and its flags, the DATA positional
+    (metavar, help; None if the verb reads no data), the settings' flags and --out. It builds the
+    settings first (a bad flag fails before the model loads), then the model, runs the verb and
+    prints `summary(result, out)`."""
 
+    verb: str
+    help: str
+    order: int
+    settings: type[Settings]
+    run_verb: Callable[..., Result]
+    data: tuple[str, str] | None
+    summary: Callable[[Any, str], str]
+    extra_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    data_of: Callable[[argparse.Namespace], Any] = lambda args: args.data
 
-def run_verb(args: argparse.Namespace, settings: type[Settings], verb: Callable[..., Result],
-             data: Any) -> tuple[Result, str]:
-    """Settings first (a bad flag fails before the model loads), then the model, then the verb."""
-    chosen = settings.from_args(args)
-    model = model_from_args(args)
-    out = run_dir(args, model)
-    return verb(model, data, chosen, out, progress=progress(args)), out
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        add_model_arguments(parser)
+        if self.data is not None:
+            parser.add_argument("data", metavar=self.data[0], help=self.data[1])
+        self.settings.add_arguments(parser)
+        if self.extra_arguments is not None:
+            self.extra_arguments(parser)
+        add_out_argument(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        settings = self.settings.from_args(args)
+        model = model_from_args(args)
+        out = run_dir(args, model)
+        result = self.run_verb(model, self.data_of(args), settings, out, progress=progress(args))
+        print(self.summary(result, out))
+        return 0

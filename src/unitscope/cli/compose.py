@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..compose import pipeline
-from ._common import add_verb_arguments, run_verb
-
-VERB = "compose"
-HELP = "tree of the lower units that built one unit's response on an image"
-ORDER = 50
+from ._common import VerbCommand
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_verb_arguments(parser, pipeline.ComposeSettings,
-                       ("IMAGE", "image file (resized to the model's size)"))
+def _summary(result: pipeline.ComposeResult, out: str) -> str:
+    return (f"compose: {len(result['nodes'])} nodes under {result['root']} reaching "
+            f"{result.layers_reached()[0]}; open {out}/{result['html']}")
 
 
-def run(args: argparse.Namespace) -> int:
-    result, out = run_verb(args, pipeline.ComposeSettings, pipeline.run, args.data)
-    print(f"compose: {len(result['nodes'])} nodes under {result['root']} reaching "
-          f"{result.layers_reached()[0]}; open {out}/{result['html']}")
-    return 0
+COMMAND = VerbCommand("compose", "tree of the lower units that built one unit's response on an image", 50,
+                      pipeline.ComposeSettings, pipeline.run,
+                      ("IMAGE", "image file (resized to the model's size)"), _summary)

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ..compose import graph
-from ._common import add_verb_arguments, run_verb
+from ._common import VerbCommand
 
-VERB = "graph"
-HELP = "dataset-wide composition graph: each unit's strongest children and parents"
-ORDER = 55
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_verb_arguments(parser, graph.GraphSettings, ("DATA", "a Broden directory or a folder of images"))
-
-
-def run(args: argparse.Namespace) -> int:
-    result, out = run_verb(args, graph.GraphSettings, graph.run, args.data)
-    print(f"graph: {len(result['edges'])} units over {result['images']} images in {out}/graph/graph.json")
-    return 0
+COMMAND = VerbCommand(
+    "graph", "dataset-wide composition graph: each unit's strongest children and parents", 55,
+    graph.GraphSettings, graph.run, ("DATA", "a Broden directory or a folder of images"),
+    lambda result, out: f"graph: {len(result['edges'])} units over {result['images']} images in "
+                        f"{out}/graph/graph.json")

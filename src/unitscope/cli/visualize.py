@@ -5,21 +5,19 @@ from __future__ import annotations
 import argparse
 
 from ..optvis import visualize
-from ._common import add_verb_arguments, run_verb
-
-VERB = "visualize"
-HELP = "render the image each unit wants most (and least) by optimization"
-ORDER = 20
+from ._common import VerbCommand
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_verb_arguments(parser, visualize.VisualizeSettings)
+def _from_image(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from-image", metavar="PATH",
                         help="start from this photo instead of noise (DeepDream-style)")
 
 
-def run(args: argparse.Namespace) -> int:
-    result, out = run_verb(args, visualize.VisualizeSettings, visualize.run, args.from_image)
-    print(f"visualize: {len(result['units'])} images in {out}/visualize "
-          f"(sheets: {', '.join(result['sheets'])})")
-    return 0
+def _summary(result: visualize.VisualizeResult, out: str) -> str:
+    sheets = ", ".join(result["sheets"])
+    return f"visualize: {len(result['units'])} images in {out}/visualize (sheets: {sheets})"
+
+
+COMMAND = VerbCommand("visualize", "render the image each unit wants most (and least) by optimization", 20,
+                      visualize.VisualizeSettings, visualize.run, None, _summary,
+                      extra_arguments=_from_image, data_of=lambda args: args.from_image)

@@ -79,35 +79,37 @@ class Jitter(Affine):
         return f"Jitter({self.d})"
 
 
-class RandomScale(Affine):
+class _Drawn(Affine):
+    """A linear map about the centre whose parameter is drawn per element from `values`."""
+
+    def __init__(self, values: Sequence[float]) -> None:
+        self.values = [float(v) for v in values]
+
+    def matrices(self, drawn: torch.Tensor) -> torch.Tensor:
+        """[n, 2, 2] maps for the drawn parameters."""
+        raise NotImplementedError
+
+    def maps(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.matrices(_choose(self.values, n, gen)), torch.zeros(n, 2)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({min(self.values):g}..{max(self.values):g})"
+
+
+class RandomScale(_Drawn):
     """Zoom by a factor drawn from `scales` (about the centre, canvas size kept)."""
 
-    def __init__(self, scales: Sequence[float]) -> None:
-        self.scales = [float(s) for s in scales]
-
-    def maps(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        s = _choose(self.scales, n, gen)
-        a = torch.diag_embed(torch.stack([1 / s, 1 / s], dim=1))
-        return a, torch.zeros(n, 2)
-
-    def __repr__(self) -> str:
-        return f"RandomScale({min(self.scales):g}..{max(self.scales):g})"
+    def matrices(self, drawn: torch.Tensor) -> torch.Tensor:
+        return torch.diag_embed(torch.stack([1 / drawn, 1 / drawn], dim=1))
 
 
-class RandomRotate(Affine):
+class RandomRotate(_Drawn):
     """Rotate by an angle in degrees drawn from `angles` (about the centre)."""
 
-    def __init__(self, angles: Sequence[float]) -> None:
-        self.angles = [float(a) for a in angles]
-
-    def maps(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        theta = _choose(self.angles, n, gen) * (math.pi / 180)
+    def matrices(self, drawn: torch.Tensor) -> torch.Tensor:
+        theta = drawn * (math.pi / 180)
         cos, sin = theta.cos(), theta.sin()
-        a = torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
-        return a, torch.zeros(n, 2)
-
-    def __repr__(self) -> str:
-        return f"RandomRotate({min(self.angles):g}..{max(self.angles):g})"
+        return torch.stack([torch.stack([cos, sin], 1), torch.stack([-sin, cos], 1)], 1)
 
 
 def standard_transforms() -> list[Affine]:
