@@ -98,14 +98,15 @@ class Settings:
         return cls(**{**values, **extra})
 
     @classmethod
-    def flags(cls) -> list[tuple[str, str, str]]:
-        """(flag, default, help) of every optional CLI field, for docs and the README check."""
+    def flags(cls) -> list[tuple[str, str, str, str]]:
+        """(flag, default, allowed values, help) of every optional CLI field, for the README."""
         rows = []
+        hints = _hints(cls)
         for f in dataclasses.fields(cls):
             spec = f.metadata.get("option")
             if spec is None or not spec.cli or spec.positional:
                 continue
-            rows.append((flag_of(f.name, spec), _default_text(f), spec.help))
+            rows.append((flag_of(f.name, spec), _default_text(f), _values(spec, hints[f.name]), spec.help))
         return rows
 
 
@@ -204,6 +205,23 @@ def _allowed(spec: Option) -> str:
     if hi:
         return f"at most {spec.high:g}" if spec.high is not None else f"below {spec.below:g}"
     return "a finite number"
+
+
+def _values(spec: Option, hint: Any) -> str:
+    """What a flag accepts, in words, for the README's tables."""
+    if spec.choices is not None:
+        return " / ".join(map(str, spec.choices))
+    base, _ = _base_type(hint)
+    item = _sequence_item(base)
+    kind = item if item is not None else base
+    if kind is bool:
+        return "on / off"
+    if kind in (int, float):
+        allowed = _allowed(spec)
+        noun = "integer" if kind is int else "number"
+        text = noun if allowed == "a finite number" else f"{noun} {allowed}"
+        return f"comma-separated {noun}s" + text[len(noun):] if item is not None else text
+    return "list of names" if item is not None else "text"
 
 
 def _check_range(value: float, where: str, spec: Option) -> None:

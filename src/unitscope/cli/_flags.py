@@ -32,9 +32,9 @@ def settings_class(verb: str) -> type[Settings]:
 
 def table(verb: str) -> str:
     """A Markdown table of the verb's flags: flag, default, meaning."""
-    rows = ["| flag | default | meaning |", "|---|---|---|"]
-    for flag, default, text in settings_class(verb).flags():
-        rows.append(f"| `{flag}` | {default and f'`{default}`'} | {text.replace('|', '/')} |")
+    rows = ["| flag | default | accepts | meaning |", "|---|---|---|---|"]
+    for flag, default, values, text in settings_class(verb).flags():
+        rows.append(f"| `{flag}` | {default and f'`{default}`'} | {values} | {text.replace('|', '/')} |")
     return "\n".join(rows) + "\n"
 
 

@@ -106,7 +106,7 @@ def prepare_image(model: Model, image: str | Path | torch.Tensor) -> torch.Tenso
                                    align_corners=False, antialias=True)[0].clamp(0, 1)
     else:
         tensor = load_image(image, size)
-    return tensor.to(model.device)
+    return model.to_device(tensor)
 
 
 def default_name(image: str | Path | torch.Tensor) -> str:

@@ -77,13 +77,14 @@ def spatial_units(model: Model, layers: Sequence[str]) -> dict[str, int]:
 
 
 def random_copy(model: Model, seed: int = 0) -> Model:
-    """The same architecture with freshly initialized (seeded) weights, for the random baseline."""
-    module = copy.deepcopy(model.module)
+    """The same architecture with freshly initialized (seeded) weights, for the random baseline;
+    drawn on the CPU, so the baseline is the same on every device."""
+    module = copy.deepcopy(model.module).cpu()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for sub in module.modules():
             if sub is not module and hasattr(sub, "reset_parameters"):
                 sub.reset_parameters()
-    module.eval()
+    module.eval().to(model.device)
     return Model(module, model.input_spec, f"{model.name} (random weights)", model.layer_names,
                  model.class_names)

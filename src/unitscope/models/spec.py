@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..devices import to_device
+from .. import devices
 from ..errors import BadUnitError, UnitOutOfRangeError, unknown_layer
 from ..units import Unit, parse_units
 from .tracing import layer_shapes
@@ -96,9 +96,9 @@ class Model:
 
     def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         """`tensor` (inputs built on the CPU) on the model's device: the one way verbs move data."""
-        return to_device(tensor, self.device)
+        return devices.to_device(tensor, self.device)
 
     def example_input(self, batch: int = 1, size: int | None = None) -> torch.Tensor:
         """A mid-gray batch at the model's input size, for shape discovery."""
         size = size or self.input_spec.size
-        return torch.full((batch, 3, size, size), 0.5, device=self.device)
+        return self.to_device(torch.full((batch, 3, size, size), 0.5))

@@ -6,6 +6,7 @@ gradient, so high frequencies do not dominate and images look natural rather tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -67,10 +68,14 @@ def image_param(
     decay: float = 1.0,
     seed: int = 0,
     init: torch.Tensor | None = None,
-    device: torch.device | str = "cpu",
+    place: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> ImageParam:
-    """A batch of trainable images: random (sd 0.01, seeded) or starting from `init` images."""
-    scale = (fft_scale(size, size, decay) / FFT_MAGIC)[None, None].to(device) if fft else None
+    """A batch of trainable images: random (sd 0.01, seeded) or starting from `init` images.
+
+    Drawn on the CPU (the same start on every device), then put where `place` says (the model's
+    `to_device`; the CPU by default)."""
+    place = place or (lambda tensor: tensor)
+    scale = place((fft_scale(size, size, decay) / FFT_MAGIC)[None, None]) if fft else None
     param = ImageParam(torch.empty(0), size, fft, decorrelate, scale)
     if init is None:
         gen = torch.Generator().manual_seed(seed)
@@ -78,7 +83,7 @@ def image_param(
         raw = torch.randn(shape, generator=gen) * INIT_SD
     else:
         raw = _invert(param, _init_batch(init, batch, size))
-    param.raw = raw.to(device).requires_grad_(True)
+    param.raw = place(raw).detach().requires_grad_(True)
     return param
 
 

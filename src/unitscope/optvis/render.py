@@ -91,7 +91,7 @@ def render(
     chosen = prec.resolve(settings.precision, device)
     image = image_param(batch, settings.size, fft=settings.param == "fft",
                         decorrelate=settings.decorrelate, decay=settings.decay, seed=settings.seed,
-                        init=init_image, device=device)
+                        init=init_image, place=model.to_device)
     with _prepared(model.module, channels_last=chosen == "bf16"):
         forward = _Forward(model, objective)
         with forward:
@@ -150,7 +150,7 @@ def evaluate(
     with _prepared(model.module, channels_last=False), _Forward(model, objective) as forward:
         with torch.no_grad():
             for start in range(0, len(images), step):
-                x = images[start:start + step].to(model.device)
+                x = model.to_device(images[start:start + step])
                 values.append(objective(forward(model.input_spec.normalize(x))).float().cpu())
     return torch.cat(values) if values else torch.zeros(0)
 
@@ -247,7 +247,7 @@ def _quiet(progress: bool) -> bool:
 
 def _runs(forward: _Forward, model: Model, side: int, device: torch.device) -> str | None:
     """None if a 1-image forward at `side` px works, else the first line of the error."""
-    x = torch.full((1, 3, side, side), 0.5, device=device)
+    x = model.example_input(1, side)
     try:
         with torch.no_grad():
             forward(model.input_spec.normalize(x))
