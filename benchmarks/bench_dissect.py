@@ -60,11 +60,11 @@ def world(path: Path | None, n: int) -> Path:
     return out
 
 
-def load(name: str):
-    return load_model(name, weights=None if name == "resnet18" else "DEFAULT")
+def load(name: str, device: str = "auto"):
+    return load_model(name, weights=None if name == "resnet18" else "DEFAULT", device=device)
 
 
-def bare_forward(model, dataset, layers, batch_size, precision, workers=0) -> tuple[float, float]:
+def bare_forward(model, dataset, layers, batch_size, precision, workers=None) -> tuple[float, float]:
     """Images/s of the scan with no consumer (data loading + forward to the deepest layer), and
     its CPU milliseconds per image (all threads): steadier than wall time on a shared machine."""
     warm = Repeat(dataset, min(len(dataset), 2 * batch_size))
@@ -75,7 +75,7 @@ def bare_forward(model, dataset, layers, batch_size, precision, workers=0) -> tu
     return len(dataset) / (time.perf_counter() - start), 1e3 * (time.process_time() - cpu) / len(dataset)
 
 
-def unitscope_dissect(model, dataset, layers, batch_size, precision, out, top_k=5, workers=0) -> dict:
+def unitscope_dissect(model, dataset, layers, batch_size, precision, out, top_k=5, workers=None) -> dict:
     """End-to-end images/s, plus seconds per phase (the passes scale with N, the report does not)."""
     from unitscope.dissect import job, report
 
@@ -108,7 +108,8 @@ def unitscope_dissect(model, dataset, layers, batch_size, precision, out, top_k=
     streaming = seconds["pass1"] + seconds["thresholds"] + seconds["pass2"]
     return {"end_to_end": len(dataset) / total, "streaming": len(dataset) / streaming,
             "pass2_share": seconds["pass2"] / streaming, "report_s": seconds["report"],
-            "setup_s": total - streaming - seconds["report"], "cpu_ms": 1e3 * cpu / len(dataset)}
+            "setup_s": total - streaming - seconds["report"], "cpu_ms": 1e3 * cpu / len(dataset),
+            "phases": {k: round(v, 2) for k, v in seconds.items()}}
 
 
 def trends(data: Path, out: Path, batch_size: int) -> None:
@@ -198,7 +199,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--scratch", default=".", help="where run directories go (as users' runs/ would); "
                         "this machine's /tmp creates files ~10x slower than the work disk (measured)")
-    parser.add_argument("--workers", type=int, default=0, help="data loading processes, both sides")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="data loading processes, both sides (default: unitscope's for the device)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs; the best of each is shown")
     parser.add_argument("--precision", default=None, choices=["auto", "bf16", "fp32"])
     parser.add_argument("--data", type=Path, help="a Broden-format directory (default: concept world)")
@@ -215,10 +218,11 @@ def main() -> None:
         return
     data = world(args.data, min(args.images, 500))
     print(f"torch threads {torch.get_num_threads()}, data {data}, {args.images} images, "
-          f"batch {args.batch_size}, best of {args.repeat} alternating runs")
+          f"batch {args.batch_size}, best of {args.repeat} alternating runs, device {args.device}, "
+          f"workers {'auto' if args.workers is None else args.workers}")
     for name in args.models.split(","):
         layers, size = CONFIGS[name]
-        model = load(name)
+        model = load(name, args.device)
         dataset = Repeat(BrodenDataset(data, size=size), args.images)
         bare, bare_cpu, ours = 0.0, 0.0, None
         for _ in range(args.repeat):  # alternate, keep the best of each: this machine's noise is large
@@ -233,7 +237,7 @@ def main() -> None:
                 f"bare; pass 2 {100 * ours['pass2_share']:.0f}% of it) | end to end {ours['end_to_end']:.1f}"
                 f" img/s ({ours['end_to_end'] / bare:.2f}x; fixed: report {ours['report_s']:.1f}s, "
                 f"setup {ours['setup_s']:.1f}s) | CPU ms/image: bare {bare_cpu:.1f}, unitscope "
-                f"{ours['cpu_ms']:.1f} ({bare_cpu / ours['cpu_ms']:.2f}x)")
+                f"{ours['cpu_ms']:.1f} ({bare_cpu / ours['cpu_ms']:.2f}x) | phases (s) {ours['phases']}")
         if not args.no_reference:
             ref = store_everything(model, dataset, layers, args.batch_size, args.precision)
             line += (f" | store-all {ref:.1f} img/s (unitscope end to end {ours['end_to_end'] / ref:.1f}x, "

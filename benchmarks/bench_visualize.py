@@ -77,6 +77,7 @@ def _stub_ipython() -> None:
 
 
 def lucent_one_by_one(lucent, module, layer, channels, steps, size):
+    """Lucent's usual call: one unit per `render_vis` (batch 1)."""
     objectives, param, lrender = lucent
     for c in channels:
         lrender.render_vis(module, f"{layer}:{c}", param_f=lambda: param.image(size),
@@ -95,24 +96,46 @@ def bare_step_time(model, layer, batch, side, precision, steps, repeat) -> float
     module = model.module.eval()
     flags = [(p, p.requires_grad) for p in module.parameters()]
     module.requires_grad_(False)
-    bf16 = prec.resolve(precision) == "bf16"
+    device = model.device
+    bf16 = prec.resolve(precision, device) == "bf16"
     if bf16:
         prec.channels_last(module)
-    x = torch.rand(batch, 3, side, side)
+    x = torch.rand(batch, 3, side, side, device=device)
     x = (x.contiguous(memory_format=torch.channels_last) if bf16 else x).requires_grad_(True)
     try:
         with Probe(module, [layer]) as probe:
             def run():
                 for _ in range(steps):
-                    with prec.autocast(precision):
+                    with prec.autocast(precision, device):
                         act = probe(x)[layer]
                     act[:, 0].float().mean().backward()
+                synchronize(device)
             run()
             return best_of(run, repeat, warmup=0) / steps
     finally:
         module.to(memory_format=torch.contiguous_format)
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so that wall times include it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def profile_steps(model, layer, channels, args, precision) -> None:
+    """Where an optimization step's time goes: the top operators by self time over 16 steps."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if model.device.type == "cuda" else [])
+    settings = RenderSettings(size=args.size, steps=16, precision=precision)
+    with profile(activities=activities) as prof:
+        render(model, channel(layer, channels), settings, progress=False)
+        synchronize(model.device)
+    key = "self_cuda_time_total" if model.device.type == "cuda" else "self_cpu_time_total"
+    print(f"\n-- profile of 16 steps ({precision or 'default'} precision), by {key}")
+    print(prof.key_averages().table(sort_by=key, row_limit=25, max_name_column_width=60))
 
 
 def measure_ours(model, layer, channels, args, precision) -> dict[str, float]:
@@ -124,6 +147,7 @@ def measure_ours(model, layer, channels, args, precision) -> dict[str, float]:
     for _ in range(args.repeat):
         start = time.perf_counter()
         result = render(model, channel(layer, channels), settings, progress=False)
+        synchronize(model.device)
         best["total"] = min(best["total"], time.perf_counter() - start)
         best["loop"] = min(best["loop"], result.loop_seconds / args.steps)
         bare = bare_step_time(model, layer, len(channels), side, precision,
@@ -137,15 +161,16 @@ def bench_layer(model, lucent, layer, args) -> None:
     n = len(channels)
     warm_up = RenderSettings(size=args.size, steps=1)
     render(model, channel(layer, channels), warm_up, progress=False)
-    ours = {"unitscope (default: " + prec.resolve(None) + ")": measure_ours(
+    ours = {"unitscope (default: " + prec.resolve(None, model.device) + ")": measure_ours(
         model, layer, channels, args, None)}
     ours["unitscope fp32"] = measure_ours(model, layer, channels, args, "fp32")
     rows = {name: m["total"] for name, m in ours.items()}
     if lucent is not None:
         module = model.module
+        single = channels[:args.lucent_single] if args.lucent_single else channels
         rows["Lucent, one unit per call"] = best_of(
-            lambda: lucent_one_by_one(lucent, module, layer, channels, args.steps, args.size),
-            args.repeat, warmup=0)
+            lambda: lucent_one_by_one(lucent, module, layer, single, args.steps, args.size),
+            args.repeat, warmup=0) * len(channels) / len(single)
         rows["Lucent, batched"] = best_of(
             lambda: lucent_batched(lucent, module, layer, channels, args.steps, args.size),
             args.repeat, warmup=0)
@@ -209,6 +234,10 @@ def main() -> None:
     parser.add_argument("--no-lucent", action="store_true")
     parser.add_argument("--olah", action="store_true", help="also the all-units Olah check")
     parser.add_argument("--threads", type=int, help="torch threads (1 is steadier on a busy box)")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda, cuda:N (default cpu)")
+    parser.add_argument("--lucent-single", type=int, metavar="N",
+                        help="time Lucent's one-unit-per-call usage on N units and scale to all")
+    parser.add_argument("--profile", action="store_true", help="print the top operators of 16 steps")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -217,12 +246,15 @@ def main() -> None:
         args.layers = args.layers[:1]
     warnings.filterwarnings("ignore", category=FutureWarning)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"unitscope default precision: {prec.resolve(None)}")
-    model = load_model("resnet18", weights=None)
+    model = load_model("resnet18", weights=None, device=args.device)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {model.device}, "
+          f"unitscope default precision: {prec.resolve(None, model.device)}")
     lucent = None if args.no_lucent or not args.layers else import_lucent()
     for layer in args.layers:
         bench_layer(model, lucent, layer, args)
+        if args.profile:
+            for precision in (None, "fp32"):
+                profile_steps(model, layer, list(range(args.channels)), args, precision)
     if args.olah:
         bench_olah(args)
 

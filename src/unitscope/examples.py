@@ -47,7 +47,7 @@ class ExamplesSettings(Settings):
     top_k: int = top_k_option(8, "examples per unit and side")
     batch_size: int = batch_size_option(64)
     precision: str | None = precision_option()
-    workers: int = workers_option()
+    workers: int | None = workers_option()
 
     def check(self) -> None:
         if not self.units:

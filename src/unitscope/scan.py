@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import precision as prec
+from .devices import default_workers
 from .errors import DataError
 from .models.spec import Model
 from .probe import Probe
@@ -121,7 +122,7 @@ def scan(
     batch_size: int = 64,
     start_batch: int = 0,
     precision: str | None = None,
-    workers: int = 0,
+    workers: int | None = None,
     progress: bool = True,
     desc: str = "scan",
 ) -> int:
@@ -135,6 +136,7 @@ def scan(
     total = (len(dataset) + batch_size - 1) // batch_size
     first = next(iter(models.values()))
     device = first.device
+    workers = default_workers(device) if workers is None else workers
     probes = {key: Probe(m.module, layers) for key, m in models.items()}
     for m in models.values():
         prepare(m)
@@ -149,10 +151,13 @@ def scan(
             with torch.inference_mode(), prec.autocast(precision, device):
                 for key, model in models.items():
                     probes[key](model.input_spec.normalize(x))
-                    batch.acts[key] = {k: a.cpu() for k, a in probes[key].activations.items()}
+                    acts = probes[key].activations.items()
+                    batch.acts[key] = {k: a.cpu() for k, a in acts} if consumers else dict(acts)
             for consume in consumers:
                 consume(batch)
             bar.update(1)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the last batches' kernels count in the caller's timing
     finally:
         for probe in probes.values():
             probe.__exit__(None, None, None)

@@ -315,7 +315,8 @@ def batch_size_option(default: int) -> Any:
 
 
 def workers_option() -> Any:
-    return option(0, "data-loading processes", low=0, fingerprint=False)
+    return option(None, "data-loading processes (default: 0 on the CPU, up to 8 for a GPU)", low=0,
+                  fingerprint=False)
 
 
 def seed_option(help: str = "random seed") -> Any:

@@ -34,7 +34,7 @@ class DissectSettings(Settings):
     checkpoint_every: int = option(20, "batches between checkpoints", low=1, fingerprint=False)
     resume: bool = option(False, "continue a killed run from its checkpoint", fingerprint=False)
     size: int | None = option(None, "resize images to this size (default: as stored)", low=1)
-    workers: int = workers_option()
+    workers: int | None = workers_option()
     precision: str | None = precision_option(None)
     top_k: int = top_k_option(5, "masked top images per unit", low=0)
     seed: int = seed_option("seed of the rotation and of the random baseline")

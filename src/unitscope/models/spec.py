@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,9 +25,20 @@ class InputSpec:
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Map [0, 1] NCHW images to what the model was trained on."""
-        mean = torch.tensor(self.mean, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+        mean, std = _constants(self.mean, self.std, images.device, images.dtype)
         return (images - mean) / std
+
+
+@functools.lru_cache(maxsize=64)
+def _constants(mean: tuple, std: tuple, device: torch.device, dtype: torch.dtype
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std as (1, 3, 1, 1) tensors, made once per device and dtype: building them per
+    call costs a blocking host-to-GPU copy in every optimization step."""
+    def make(values: tuple) -> torch.Tensor:
+        return torch.tensor(values, dtype=dtype).view(1, 3, 1, 1).to(device)
+
+    with torch.inference_mode(False):  # usable later under autograd, even if first made in a scan
+        return make(mean), make(std)
 
 
 @dataclass
