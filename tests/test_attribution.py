@@ -5,13 +5,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.nets import plain, red_green
 from unitscope.attribution import gradient_image, max_position, relu_rule, seed_like
 from unitscope.errors import BadInputError
-from unitscope.models import InputSpec, load_model
+from unitscope.models import load_model
 
 torch.manual_seed(0)
 W1, W2, W3 = torch.randn(6, 4), torch.randn(5, 6), torch.randn(1, 5)
-IDENTITY = InputSpec(4, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
 class ModuleNet(nn.Module):
@@ -97,11 +97,7 @@ def test_unknown_rule_is_a_user_error():
 
 
 def test_conv_unit_is_seeded_at_its_maximum():
-    conv = nn.Conv2d(3, 2, 1, bias=False)
-    conv.weight.data.zero_()
-    conv.weight.data[0, 0] = 1.0  # channel 0 copies the red plane
-    conv.weight.data[1, 1] = 1.0
-    model = load_model(nn.Sequential(conv, nn.ReLU()), input_spec=IDENTITY)
+    model = load_model(red_green(), input_spec=plain(4))  # channel 0 copies the red plane, 1 the green
     image = torch.zeros(3, 4, 4)
     image[0, 1, 2] = 0.9  # red maximum at x=2, y=1
     image[0, 3, 0] = 0.5

@@ -1,12 +1,9 @@
+"""The command line (cli/): `unitscope layers`, one-line user errors, --help for every verb."""
+
 import pytest
 
+from helpers.cli import cli_error, run_cli
 from unitscope.cli import build_parser, main
-
-
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_layers_lists_shapes(capsys):
@@ -30,10 +27,7 @@ def test_layers_marks_shared_modules(capsys):
     ],
 )
 def test_user_errors_exit_2_with_one_line(capsys, argv, message):
-    code, _, err = run_cli(capsys, *argv)
-    assert code == 2
-    assert message in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert message in cli_error(capsys, argv)
 
 
 def test_help_for_every_verb(capsys):

@@ -1,32 +1,27 @@
 """The dataset-wide composition graph against hand-computed mean contributions."""
 
 import json
-from collections import OrderedDict
 
 import pytest
 import torch
 from torch import nn
 
+from helpers.cli import one_line
+from helpers.nets import pointwise, random_chain, sequential
 from unitscope.cli import main
 from unitscope.compose import graph
 from unitscope.compose.graph import GraphSettings, pair_scores
 from unitscope.errors import BadInputError
 from unitscope.imageio import save_png
-from unitscope.models import InputSpec, load_model
 from unitscope.probe import Probe
 
-SPEC = InputSpec(4, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 PARENT_WEIGHTS = torch.tensor([[3.0, 1.0, -2.0], [0.0, 1.0, 1.0]])
 
 
 def net():
-    """child = the R, G, B planes (ReLU); parent j = sum_i PARENT_WEIGHTS[j, i] * child_i."""
-    child = nn.Conv2d(3, 3, 1, bias=False)
-    child.weight.data.copy_(torch.eye(3).view(3, 3, 1, 1))
-    parent = nn.Conv2d(3, 2, 1, bias=False)
-    parent.weight.data.copy_(PARENT_WEIGHTS.view(2, 3, 1, 1))
-    module = nn.Sequential(OrderedDict(child=nn.Sequential(child, nn.ReLU()), parent=parent))
-    return load_model(module, input_spec=SPEC)
+    """child = the R, G, B planes (ReLU); parent j = sum_i PARENT_WEIGHTS[j, i] * child_i. 4 px."""
+    return sequential(4, child=nn.Sequential(pointwise(torch.eye(3)), nn.ReLU()),
+                      parent=pointwise(PARENT_WEIGHTS))
 
 
 def images(n: int = 3) -> list[torch.Tensor]:
@@ -76,18 +71,15 @@ def test_graph_settings_refuse_bad_values():
 
 
 def test_batched_vjps_equal_one_at_a_time():
-    model = load_model(nn.Sequential(OrderedDict(
-        a=nn.Sequential(nn.Conv2d(3, 5, 3, padding=1), nn.ReLU()),
-        pool=nn.MaxPool2d(2),
-        b=nn.Sequential(nn.Conv2d(5, 4, 3, padding=1), nn.ReLU()))), input_spec=SPEC)
+    model = random_chain(4)
     x = torch.stack(images(2)).requires_grad_(True)
     with Probe(model.module, ["a", "b"]) as probe:
         acts = probe(x)
     batched = pair_scores(acts["b"], acts["a"])
     single = pair_scores(acts["b"], acts["a"], chunk=1)
     torch.testing.assert_close(batched, single)
-    loop = torch.zeros(4, 5)
-    for j in range(4):
+    loop = torch.zeros(5, 6)  # b's 5 units by a's 6
+    for j in range(5):
         (g,) = torch.autograd.grad(acts["b"][:, j].sum(), acts["a"], retain_graph=True)
         loop[j] = (g * acts["a"]).sum(dim=(0, 2, 3))
     torch.testing.assert_close(batched, loop)
@@ -112,8 +104,3 @@ def test_graph_cli_errors(tmp_path, capsys):
     code = main(["graph", "toy", str(tmp_path), "--layers", "fc8,fc7"])
     assert code == 2 and "forward order" in capsys.readouterr().err
 
-
-def one_line(err: str) -> bool:
-    """Exactly one error line and no traceback (warnings, e.g. about toy weights, may precede)."""
-    return "Traceback" not in err and len([ln for ln in err.splitlines()
-                                            if ln.startswith("unitscope:")]) == 1

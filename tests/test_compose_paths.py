@@ -1,36 +1,26 @@
 """Local visualization paths pick only the chosen channel's region; images scale robustly."""
 
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch import nn
 
+from helpers.nets import plain, pointwise, random_chain, red_green, sequential
 from unitscope import compose
 from unitscope.compose import ComposeSettings
 from unitscope.compose.normalize import diverging, robust_scale
 from unitscope.compose.paths import path_images
-from unitscope.models import InputSpec, load_model
-
-SPEC = InputSpec(8, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+from unitscope.models import load_model
 
 
 def chain():
-    """l1: red and green detectors; l2: two mixes of both; l3: the sum of l2 over the image."""
-    l1 = nn.Conv2d(3, 2, 1, bias=False)
-    l1.weight.data.zero_()
-    l1.weight.data[0, 0] = 1.0
-    l1.weight.data[1, 1] = 1.0
-    l2 = nn.Conv2d(2, 2, 1, bias=False)
-    l2.weight.data.copy_(torch.tensor([[1.0, 1.0], [0.5, 0.5]]).view(2, 2, 1, 1))
+    """l1: red and green detectors; l2: two mixes of both; l3: the sum of l2 over the image. 8 px."""
     l3 = nn.Linear(2, 1, bias=False)
     l3.weight.data.fill_(1.0)
-    module = nn.Sequential(OrderedDict(
-        l1=nn.Sequential(l1, nn.ReLU()), l2=nn.Sequential(l2, nn.ReLU(inplace=True)),
-        l3=nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), l3)))
-    return load_model(module, input_spec=SPEC)
+    return sequential(8, l1=red_green(),
+                      l2=nn.Sequential(pointwise([[1.0, 1.0], [0.5, 0.5]]), nn.ReLU(inplace=True)),
+                      l3=nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), l3))
 
 
 def halves() -> torch.Tensor:
@@ -76,12 +66,7 @@ def test_tree_node_pictures_show_the_branch_region(tmp_path):
 @pytest.mark.parametrize("rule", ["gradient", "guided", "deconvnet"])
 def test_shared_prefix_fast_path_equals_hooked_backward(rule):
     torch.manual_seed(0)
-    model = load_model(nn.Sequential(OrderedDict(
-        a=nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True)),
-        pool=nn.MaxPool2d(2),
-        b=nn.Sequential(nn.Conv2d(6, 5, 3, padding=1), nn.ReLU()),
-        c=nn.Sequential(nn.Flatten(), nn.Linear(5 * 16, 4), nn.ReLU()),
-        d=nn.Linear(4, 3))), input_spec=SPEC)
+    model = random_chain(8)
     image = torch.rand(3, 8, 8)
     paths = [[], [("c", 1)], [("c", 2)], [("c", 1), ("b", 0)], [("c", 1), ("b", 4)],
              [("c", 2), ("b", 0), ("a", 5)], [("c", 1), ("b", 4), ("a", 0)]]
@@ -103,7 +88,7 @@ def test_layers_that_do_not_cut_the_graph_use_hooks():
             return self.head(self.b(self.a(x)) + x)  # the skip bypasses a and b
 
     torch.manual_seed(1)
-    model = load_model(Skip(), input_spec=SPEC)
+    model = load_model(Skip(), input_spec=plain(8))
     image = torch.rand(3, 8, 8)
     auto = path_images(model, image, "head", 0, [[("b", 1)], []], chained=None)
     chained = path_images(model, image, "head", 0, [[("b", 1)], []], chained=True)

@@ -1,21 +1,19 @@
 """Known answers: parent = 3a + 1b - 2c over child channels a, b, c (d, e weigh zero)."""
 
 import json
-from collections import OrderedDict
 
 import pytest
 import torch
 from torch import nn
 
+from helpers.nets import pointwise, sequential
 from unitscope import compose
 from unitscope import run as run_verb
 from unitscope.compose import ComposeResult, ComposeSettings
 from unitscope.compose.faithfulness import Ablation, ablation_drops
 from unitscope.compose.forward import forward, record
 from unitscope.compose.score import contribution_scores, split_children
-from unitscope.models import InputSpec, load_model
 
-SPEC = InputSpec(4, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 LEVELS = [1.0, 2.0, 0.5, 0.7, 0.3]  # constant activations of child channels a, b, c, d, e
 WEIGHTS = [3.0, 1.0, -2.0, 0.0, 0.0]
 POSITIONS = 16  # the child maps are 4x4
@@ -36,9 +34,7 @@ def fc_child() -> nn.Module:
 
 
 def conv_parent() -> nn.Module:
-    conv = nn.Conv2d(5, 1, 1, bias=False)
-    conv.weight.data.copy_(torch.tensor(WEIGHTS).view(1, 5, 1, 1))
-    return conv
+    return pointwise([WEIGHTS])
 
 
 def fc_parent(per_channel: int) -> nn.Module:
@@ -53,8 +49,7 @@ def net(kind: str):
         "fc->fc": (fc_child(), fc_parent(1)),
         "fc->conv": (conv_child(), fc_parent(POSITIONS)),
     }[kind]
-    module = nn.Sequential(OrderedDict(child=child, parent=parent))
-    return load_model(module, input_spec=SPEC)
+    return sequential(4, child=child, parent=parent)
 
 
 def expected(kind: str) -> list[float]:

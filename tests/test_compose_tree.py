@@ -1,32 +1,23 @@
 """Trees on the toy model and on a ResNet, the Adebayo sanity check, and CLI errors."""
 
 import json
-import subprocess
-import sys
-import warnings
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from helpers.cli import cli_error, one_line, run_cli
+from helpers.nets import toy
 from unitscope import compose
 from unitscope.cli import main
 from unitscope.compose import ComposeResult, ComposeSettings
 from unitscope.compose.pipeline import default_name
-from unitscope.compose.sanity import rank_correlation, sanity_check, spearman
+from unitscope.compose.sanity import sanity_check
 from unitscope.errors import BadInputError
 from unitscope.imageio import save_png
 from unitscope.models import InputSpec, load_model
 
 TOY_ORDER = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
-
-
-def toy():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "no trained weights yet" while toy.pt is missing
-        torch.manual_seed(0)  # the random init, until trained weights ship
-        return load_model("toy")
 
 
 def house_image(size: int = 128) -> torch.Tensor:
@@ -158,12 +149,6 @@ def test_resnet18_tree_over_named_stages(tmp_path):
     assert all(n["score"] > 0 for n in data["nodes"][1:])
 
 
-def run_cli(capsys, *argv):
-    code = main(list(argv))
-    err = capsys.readouterr().err
-    return code, err
-
-
 @pytest.fixture
 def image_file(tmp_path):
     return str(save_png(house_image(), tmp_path / "house.png"))
@@ -193,7 +178,7 @@ def test_cli_builds_a_small_tree(tmp_path, image_file, capsys):
     (["--batch-size", "0"], "--batch-size must be at least 1, got 0"),
 ])
 def test_cli_bad_arguments_exit_2(tmp_path, image_file, capsys, extra, message):
-    code, err = run_cli(capsys, "compose", "toy", image_file, "--out", str(tmp_path), *extra)
+    code, _, err = run_cli(capsys, "compose", "toy", image_file, "--out", str(tmp_path), *extra)
     assert code == 2 and message in err
     assert one_line(err) and "Traceback" not in err
 
@@ -203,8 +188,8 @@ def test_cli_bad_arguments_exit_2(tmp_path, image_file, capsys, extra, message):
     (["--max-nodes", "0"], "--max-nodes must be at least 1, got 0"),
 ])
 def test_cli_refuses_bad_settings_before_loading_the_model(tmp_path, capsys, extra, message):
-    code, err = run_cli(capsys, "compose", "no_such_model", str(tmp_path / "x.png"), *extra)
-    assert code == 2 and err == f"unitscope: error: {message}\n"
+    err = cli_error(capsys, ["compose", "no_such_model", str(tmp_path / "x.png"), *extra])
+    assert err == f"unitscope: error: {message}\n"
 
 
 def test_cli_unknown_rule_exits_2_naming_the_flag(tmp_path, capsys):
@@ -236,51 +221,11 @@ def test_default_tree_name_is_a_safe_image_stem(tmp_path):
     assert default_name("..png") == "image"
 
 
-def test_spearman_without_scipy_equals_scipy():
-    stats = pytest.importorskip("scipy.stats")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=3000).astype(np.float32)
-    y = (x + rng.normal(size=3000)).astype(np.float32)
-    x[::5], y[:700] = 0.0, 0.0  # ties: average ranks, as scipy
-    assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
-    a, b = torch.from_numpy(x.reshape(3, 25, 40)), torch.from_numpy(y.reshape(3, 25, 40))
-    want = stats.spearmanr(a.abs().sum(0).flatten(), b.abs().sum(0).flatten()).statistic
-    assert rank_correlation(a, b, absolute=True) == pytest.approx(want, abs=1e-12)
-    assert rank_correlation(a, torch.zeros_like(b)) == 0.0
-    assert rank_correlation(torch.zeros_like(a), torch.zeros_like(b)) is None
-
-
-def test_sanity_check_needs_no_scipy():
-    """scipy is a test dependency only: the sanity check's correlations must not import it."""
-    code = """if True:
-        import sys
-        class NoScipy:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "scipy":
-                    raise ImportError("scipy is not installed")
-        sys.meta_path.insert(0, NoScipy())
-        import torch
-        from unitscope.compose import pipeline
-        from unitscope.compose.sanity import rank_correlation
-        a = torch.arange(12.0).view(3, 2, 2)
-        print(rank_correlation(a, a.flip(0)), rank_correlation(a, a * 2))
-    """
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    reversed_rho, same_rho = map(float, done.stdout.split())
-    assert same_rho == pytest.approx(1.0) and reversed_rho < 1.0
-
-
 def test_cli_unreadable_image_exits_2(tmp_path, capsys):
     bad = tmp_path / "broken.png"
     bad.write_text("not a png")
-    code, err = run_cli(capsys, "compose", "toy", str(bad), "--out", str(tmp_path))
+    code, _, err = run_cli(capsys, "compose", "toy", str(bad), "--out", str(tmp_path))
     assert code == 2 and "cannot read image" in err and one_line(err)
-    code, err = run_cli(capsys, "compose", "toy", str(tmp_path / "missing.png"))
+    code, _, err = run_cli(capsys, "compose", "toy", str(tmp_path / "missing.png"))
     assert code == 2 and "does not exist" in err
 
-
-def one_line(err: str) -> bool:
-    """Exactly one error line and no traceback (warnings, e.g. about toy weights, may precede)."""
-    return "Traceback" not in err and len([ln for ln in err.splitlines()
-                                            if ln.startswith("unitscope:")]) == 1

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from helpers.runs import build_site
-from test_explore import _parse, _snapshot
-from unitscope.cli import main
+from helpers.broden import scenes_broden
+from helpers.cli import cli_error
+from helpers.runs import build_site, parse_page, snapshot
 from unitscope.demo import MARKER, _fresh, tree_images
 from unitscope.errors import DataError
 
@@ -43,7 +42,7 @@ def test_quick_demo_site_is_complete(demo_run):
     root_page = site / "units" / tree["root"].replace(":", "/")
     assert root_page.with_suffix(".html").is_file()
     for page in [site / "index.html", site / "layers/conv5.html", site / "units/conv5/0.html"]:
-        for ref in _parse(page).refs:
+        for ref in parse_page(page).refs:
             if not ref.startswith("data:"):
                 assert (page.parent / ref.split("#")[0]).is_file(), (page, ref)
 
@@ -51,7 +50,7 @@ def test_quick_demo_site_is_complete(demo_run):
 def test_rebuilding_the_demo_site_is_byte_identical(demo_run, tmp_path):
     site = demo_run[0].site.parent
     again = build_site(demo_run[0].run_dir, tmp_path / "again").parent
-    first, second = _snapshot(site), _snapshot(again)
+    first, second = snapshot(site), snapshot(again)
     assert first == second and len(first) > 100
 
 
@@ -59,12 +58,10 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path, capsys):
     (tmp_path / "precious.txt").write_text("keep")
     with pytest.raises(DataError, match="not made by `unitscope demo`"):
         _fresh(tmp_path)
-    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert "choose another --out" in err and len(err.strip().splitlines()) == 1
+    assert "choose another --out" in cli_error(capsys, ["demo", "--quick", "--out", str(tmp_path)])
     assert (tmp_path / "precious.txt").read_text() == "keep"
-    assert main(["demo", "--quick", "--out", str(tmp_path / "new"), "--data", str(tmp_path)]) == 2
-    assert "not a Broden-format folder" in capsys.readouterr().err
+    err = cli_error(capsys, ["demo", "--quick", "--out", str(tmp_path / "new"), "--data", str(tmp_path)])
+    assert "not a Broden-format folder" in err
     assert not (tmp_path / "new").exists()
 
 
@@ -75,19 +72,8 @@ def test_demo_replaces_its_own_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == [MARKER]
 
 
-def _world(folder: Path, scenes: list[str]) -> Path:
-    folder.mkdir()
-    rows = ["image,split,ih,iw,sh,sw,color,object,part,material,scene,texture"]
-    rows += [f"w/{i:04d}.jpg,train,8,8,4,4,,,,,{s},," for i, s in enumerate(scenes)]
-    (folder / "index.csv").write_text("\n".join(rows) + "\n")
-    (folder / "label.csv").write_text("number,name,category,frequency,coverage,syns\n"
-                                      "1,red-c,color(3),3,1.0,\n7,street-s,scene(4),4,4.0,\n"
-                                      "8,garden-s,scene(2),2,2.0,\n")
-    return folder
-
-
 def test_tree_images_pick_different_scenes(tmp_path):
-    data = _world(tmp_path / "a", ["7", "7", "8", "7", "8"])
+    data = scenes_broden(tmp_path / "a", ["7", "7", "8", "7", "8"])
     assert tree_images(data, 2) == [("street_0000", data / "images/w/0000.jpg"),
                                     ("garden_0002", data / "images/w/0002.jpg")]
     spread = tree_images(data, 3)  # only two scenes: spread over the index instead

@@ -1,50 +1,22 @@
 """Network Dissection: exactness against a store-everything reference, planted detectors, resume.
 
-The fixtures are built here (images, pixel labels, whole-image labels) so the tests depend on
-neither the concept world nor trained weights.
+The data are in memory (helpers.broden: images, pixel labels, whole-image labels) and the nets
+hand-built (helpers.nets), so the tests depend on neither the concept world nor trained weights.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from helpers.broden import CATEGORIES, RANDOM_TABLE, MemoryBroden, planted_broden, random_broden
+from helpers.nets import planted_detectors, tiny_model
 from unitscope.dissect import DissectResult, DissectSettings, run
 from unitscope.errors import BadInputError, CheckpointError, DataError
-from unitscope.models import InputSpec, load_model
-
-CATEGORIES = ["color", "object", "part", "scene", "texture"]
-
-
-@dataclass
-class Item:
-    image: torch.Tensor
-    name: str
-    labels: dict = field(default_factory=dict)
-    whole: dict = field(default_factory=dict)
-
-
-class MemoryBroden:
-    """An in-memory dataset with the BrodenDataset interface (items, categories, labels_table)."""
-
-    def __init__(self, items: list[Item], table: dict[int, tuple[str, str]], fail_at: int | None = None):
-        self.items, self.labels_table, self.fail_at = items, table, fail_at
-        self.categories = [c for c in CATEGORIES if any(cat == c for _, cat in table.values())]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> Item:
-        if self.fail_at is not None and i == self.fail_at:
-            raise RuntimeError("simulated crash")
-        return self.items[i]
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -54,60 +26,7 @@ def dissect(model, data, out, **fields) -> DissectResult:
     return run(model, data, DissectSettings(**fields), out, progress=False)
 
 
-# ---- a random Broden-format fixture and a plain reference -----------------------------------------
-
-RANDOM_TABLE = {1: ("red-c", "color"), 2: ("blue-c", "color"), 3: ("green-c", "color"),
-                4: ("car", "object"), 5: ("tree", "object"), 6: ("wheel", "part"),
-                7: ("street-s", "scene"), 8: ("park-s", "scene"), 9: ("striped", "texture")}
-
-
-def random_broden(n: int = 10, size: int = 32, seed: int = 0) -> MemoryBroden:
-    """Blobby random images with blobby colour/object/part planes and whole-image labels."""
-    g = torch.Generator().manual_seed(seed)
-    seg = size // 2
-    items = []
-    for i in range(n):
-        image = F.interpolate(torch.rand(1, 3, 8, 8, generator=g), size=(size, size), mode="bilinear")[0]
-        image = torch.round(image * 64) / 64
-        color = F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(seg, seg)).argmax(1) + 1
-        obj = F.interpolate(torch.rand(1, 3, 4, 4, generator=g), size=(seg, seg)).argmax(1)
-        obj = torch.where(obj == 0, 0, obj + 3)  # 0 = none, 4 car, 5 tree
-        part = torch.where((obj == 4) & (torch.rand(1, seg, seg, generator=g) > 0.5), 6, 0)
-        labels = {"color": color}
-        if i % 3:
-            labels["object"] = obj
-            labels["part"] = part
-        whole = {"scene": [7 if i % 2 else 8]}
-        if i % 4 == 0:
-            whole["texture"] = [9]
-        items.append(Item(image, f"images/{i:03d}.png", labels, whole))
-    return MemoryBroden(items, RANDOM_TABLE)
-
-
-class TinyNet(nn.Module):
-    """conv (stride 2) -> ReLU -> conv (stride 2): a 4-unit layer at a quarter of the input size.
-
-    Weights are multiples of 1/8 and images multiples of 1/64, so every activation is exact in
-    float32 whatever order a convolution kernel sums in: the reference sees the same numbers.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv1 = nn.Sequential(nn.Conv2d(3, 6, 3, 2, 1), nn.ReLU())
-        self.conv2 = nn.Conv2d(6, 4, 3, 2, 1)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(4 * 8 * 8, 2))
-        with torch.no_grad():
-            for p in self.parameters():
-                p.copy_(torch.round(p * 16) / 8)
-
-    def forward(self, x):
-        return self.head(self.conv2(self.conv1(x)))
-
-
-def tiny_model():
-    net = TinyNet()
-    return load_model(net, input_spec=InputSpec(32, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)))
+# ---- a plain reference for random data -------------------------------------------------------------
 
 
 def reference_iou(model, dataset: MemoryBroden, layer: str, quantile: float, negative: bool = False):
@@ -161,6 +80,7 @@ def _tally_iou(out, layer: str, negative: bool = False) -> dict[tuple[int, str],
     return {(int(r["unit"]), cat): (r[f"{cat}-label"], float(r[f"{cat}-iou"]))
             for r in rows for cat in CATEGORIES if f"{cat}-iou" in r}
 
+
 def test_thresholds_are_exact_and_ious_match_reference_to_1e6(tmp_path):
     model, data = tiny_model(), random_broden()
     result = dissect(model, data, tmp_path, layers=["conv2"], quantile=0.05, negative=True, precision="fp32",
@@ -205,73 +125,10 @@ def test_a_loading_process_gives_the_same_tally_as_loading_in_process(tmp_path):
     assert tallies[0] == tallies[1] and tallies[0].count("\n") == 5
 
 
-# ---- planted detectors -------------------------------------------------------------------------
-
-PLANTED_TABLE = {1: ("gray-c", "color"), 2: ("red-c", "color"), 3: ("box", "object"),
-                 4: ("striped", "texture"), 5: ("plain", "texture")}
-
-
-def planted_broden(n: int = 40, size: int = 64, seed: int = 0) -> MemoryBroden:
-    """Gray noisy images; each has a red square and a blue box; every 10th-ish image is striped.
-
-    Red and the box each cover about 10 % of all pixels, striped images about 10 % of images.
-    """
-    rng = np.random.default_rng(seed)
-    seg = size // 2
-    items = []
-    for i in range(n):
-        img = 0.5 + rng.uniform(-0.08, 0.08, (size, size, 1)).repeat(3, 2)
-        striped = i % 10 == 3
-        if striped:
-            img[:, (np.arange(size) // 2) % 2 == 0] -= 0.3
-        color = np.ones((seg, seg), np.int64)
-        obj = np.zeros((seg, seg), np.int64)
-        quads = rng.permutation(4)[:2]
-        for quad, kind in zip(quads, ("red", "box"), strict=True):
-            y0 = (quad // 2) * size // 2 + rng.integers(0, 10)
-            x0 = (quad % 2) * size // 2 + rng.integers(0, 10)
-            s = 20
-            shade = rng.uniform(0.75, 1.0, (s, s))
-            if kind == "red":
-                img[y0:y0 + s, x0:x0 + s] = np.stack([shade, 0.1 * shade, 0.1 * shade], -1)
-                color[y0 // 2:(y0 + s) // 2, x0 // 2:(x0 + s) // 2] = 2
-            else:
-                img[y0:y0 + s, x0:x0 + s] = np.stack([0.1 * shade, 0.2 * shade, shade], -1)
-                color[y0 // 2:(y0 + s) // 2, x0 // 2:(x0 + s) // 2] = 0
-                obj[y0 // 2:(y0 + s) // 2, x0 // 2:(x0 + s) // 2] = 3
-        image = torch.from_numpy(np.clip(img, 0, 1)).permute(2, 0, 1).float()
-        labels = {"color": torch.from_numpy(color)[None], "object": torch.from_numpy(obj)[None]}
-        items.append(Item(image, f"images/{i:03d}.png", labels, {"texture": [4 if striped else 5]}))
-    return MemoryBroden(items, PLANTED_TABLE)
-
-
-class Detectors(nn.Module):
-    """Three hand-built channels at 1/4 resolution: redness, vertical stripes, blueness."""
-
-    def forward(self, x):
-        r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-        red = torch.relu(r - (g + b) / 2 - 0.2)
-        gray = x.mean(1, keepdim=True)
-        stripes = (gray - torch.roll(gray, 2, dims=3)).abs()
-        blue = torch.relu(b - (r + g) / 2 - 0.2)
-        return F.avg_pool2d(torch.cat([red, stripes, blue], 1), 4)
-
-
-class Planted(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.features = Detectors()
-
-    def forward(self, x):
-        return self.features(x).mean((2, 3))
-
-
-def planted_model():
-    return load_model(Planted(), input_spec=InputSpec(64, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
-
+# ---- planted detectors (helpers.nets.planted_detectors on helpers.broden.planted_broden) -------
 
 def test_planted_detectors_get_their_concepts(tmp_path):
-    result = dissect(planted_model(), planted_broden(), tmp_path, layers="features", quantile=0.08,
+    result = dissect(planted_detectors(), planted_broden(), tmp_path, layers="features", quantile=0.08,
                      batch_size=8, precision="fp32")
     units = result["layers"]["features"]["units"]
     expect = {"features:0": ("red-c", "color"), "features:1": ("striped", "texture"),
@@ -292,7 +149,7 @@ def test_planted_detectors_get_their_concepts(tmp_path):
 
 
 def test_the_notebook_view_shows_strips_facts_and_labels(tmp_path):
-    result = dissect(planted_model(), planted_broden(n=20), tmp_path, layers="features", quantile=0.08,
+    result = dissect(planted_detectors(), planted_broden(n=20), tmp_path, layers="features", quantile=0.08,
                      batch_size=8, precision="fp32", top_k=2)
     shown = result.display()
     assert ("layers", "features") in shown.facts and ("images", "20") in shown.facts
@@ -318,7 +175,7 @@ def _strip_shows(path, channel: int, k: int = 5, size: int = 64) -> None:
 
 
 def test_bf16_gives_the_same_planted_labels(tmp_path):
-    result = dissect(planted_model(), planted_broden(n=20), tmp_path, layers="features", quantile=0.08,
+    result = dissect(planted_detectors(), planted_broden(n=20), tmp_path, layers="features", quantile=0.08,
                      batch_size=8, precision="bf16")
     labels = [result["layers"]["features"]["units"][f"features:{u}"]["label"] for u in range(3)]
     assert labels == ["red-c", "striped", "box"]

@@ -9,35 +9,17 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
+from helpers.cli import cli_error
+from helpers.nets import rednet
 from unitscope import examples
 from unitscope import run as run_verb
 from unitscope.cli import main
 from unitscope.errors import BadInputError, BadUnitError
 from unitscope.examples import ExamplesResult, ExamplesSettings
-from unitscope.models import InputSpec, load_model
 from unitscope.receptive_field import receptive_field
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-class RedNet(nn.Module):
-    """conv1: channel 0 sums redness (R - (G+B)/2) over 3x3, channel 1 its opposite; stride 2."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Sequential(nn.Conv2d(3, 2, 3, 2, 1), nn.ReLU())
-        self.conv2 = nn.Sequential(nn.Conv2d(2, 2, 3, 2, 1), nn.ReLU())
-        with torch.no_grad():
-            w = torch.tensor([1.0, -0.5, -0.5]).view(1, 3, 1, 1).expand(1, 3, 3, 3)
-            self.conv1[0].weight.copy_(torch.cat([w, -w]))
-            self.conv1[0].bias.zero_()
-            self.conv2[0].weight.fill_(0.1)
-            self.conv2[0].bias.zero_()
-
-    def forward(self, x):
-        return self.conv2(self.conv1(x)).mean((2, 3))
 
 
 def red_folder(root, n: int = 10, size: int = 48):
@@ -59,7 +41,7 @@ def test_examples_rank_by_planted_redness(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     squares = red_folder(data)
-    model = load_model(RedNet(), input_spec=InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    model = rednet()
     out = tmp_path / "run"
     settings = ExamplesSettings(units=["conv1:0", "conv2"], top_k=3, batch_size=4, precision="fp32")
     result = examples.run(model, data, settings, out, progress=False)
@@ -82,7 +64,7 @@ def test_examples_rank_by_planted_redness(tmp_path):
     assert saved["k"] == 3 and saved["units"]["conv1:0"] == red
     assert set(saved) == {"dataset", "k", "units", "settings"} and saved["dataset"] == str(data)
     assert saved["settings"] == {"units": ["conv1:0", "conv2"], "top_k": 3, "batch_size": 4,
-                                 "precision": "fp32", "workers": 0}
+                                 "precision": "fp32", "workers": None}
     assert json.loads((out / "manifest.json").read_text())["verbs"]["examples"] == {
         "json": "examples/examples.json"}
     assert_table_matches_json(result, saved)
@@ -127,7 +109,7 @@ def test_previous_units_kept_only_for_the_same_k(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     red_folder(data, n=4)
-    model = load_model(RedNet(), input_spec=InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    model = rednet()
     out = tmp_path / "run"
     saved = out / "examples" / "examples.json"
 
@@ -147,7 +129,7 @@ def test_run_dispatches_on_examples_settings(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     red_folder(data, n=3)
-    model = load_model(RedNet(), input_spec=InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)))
+    model = rednet()
     result = run_verb(model, data, ExamplesSettings(units=["conv1:0"], top_k=1), tmp_path, progress=False)
     assert isinstance(result, ExamplesResult) and result.run_dir == tmp_path
     assert result["units"]["conv1:0"]["top"][0]["source"] == "img_02.png"
@@ -168,7 +150,7 @@ def test_examples_cli_and_bad_input(tmp_path, capsys):
     data = tmp_path / "data"
     data.mkdir()
     red_folder(data, n=4)
-    spec = "test_examples:_rednet"
+    spec = "helpers.nets:rednet"
     out = tmp_path / "run"
     assert main(["--quiet", "examples", spec, str(data), "conv1:1", "--k", "2", "--out", str(out)]) == 0
     assert (out / "examples" / "conv1" / "1" / "bottom_1_patch.png").is_file()
@@ -183,9 +165,7 @@ def test_examples_cli_and_bad_input(tmp_path, capsys):
     empty.mkdir()
     for argv in ([spec, str(tmp_path / "missing"), "conv1"], [spec, str(empty), "conv1"],
                  [spec, str(data), "conv9"], [spec, str(data), "conv1:7"]):
-        assert main(["--quiet", "examples", *argv, "--out", str(out)]) == 2
-        err = capsys.readouterr().err
-        assert err.startswith("unitscope: error:") and len(err.strip().splitlines()) == 1
+        cli_error(capsys, ["--quiet", "examples", *argv, "--out", str(out)])
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -197,9 +177,8 @@ def test_examples_cli_and_bad_input(tmp_path, capsys):
 ])
 def test_cli_refuses_bad_settings_before_loading_the_model(tmp_path, capsys, flags, message):
     # the model does not exist: the settings must fail first, naming the flag
-    code = main(["--quiet", "examples", "no_such_model", str(tmp_path), "conv1", *flags])
-    err = capsys.readouterr().err
-    assert code == 2 and err == f"unitscope: error: {message}\n"
+    err = cli_error(capsys, ["--quiet", "examples", "no_such_model", str(tmp_path), "conv1", *flags])
+    assert err == f"unitscope: error: {message}\n"
 
 
 def test_cli_old_k_spelling_sets_top_k(tmp_path, capsys):
@@ -207,18 +186,9 @@ def test_cli_old_k_spelling_sets_top_k(tmp_path, capsys):
     data.mkdir()
     red_folder(data, n=3)
     out = tmp_path / "run"
-    assert main(["--quiet", "examples", "test_examples:_rednet", str(data), "conv1:0", "--k", "2",
+    assert main(["--quiet", "examples", "helpers.nets:rednet", str(data), "conv1:0", "--k", "2",
                  "--batch", "2", "--out", str(out)]) == 0
     saved = json.loads((out / "examples" / "examples.json").read_text())
     assert saved["k"] == 2 and saved["settings"]["top_k"] == 2 and saved["settings"]["batch_size"] == 2
     assert len(saved["units"]["conv1:0"]["top"]) == 2
     assert "examples: 1 units in" in capsys.readouterr().out
-
-
-def _rednet():
-    """Factory for the CLI test ('test_examples:_rednet')."""
-    from unitscope.models import Model
-
-    module = RedNet().eval()
-    names = [n for n, _ in module.named_modules() if n]
-    return Model(module, InputSpec(48, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), "rednet", names)

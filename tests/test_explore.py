@@ -4,52 +4,26 @@ from __future__ import annotations
 
 import json
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from conftest import DOTTED, SCRIPT_LABEL, make_fake_run
-from helpers.runs import build_site
+from helpers.cli import cli_error
+from helpers.runs import DOTTED, SCRIPT_LABEL, build_site, make_fake_run, parse_page, snapshot
 from unitscope.cli import main
 from unitscope.errors import DataError
 from unitscope.report.paths import safe_relpath, slug
 from unitscope.rundir import write_json_atomic
 
 
-class _Refs(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.refs: list[str] = []
-        self.scripts: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        for name, value in attrs:
-            if name in ("href", "src") and value:
-                self.refs.append(value)
-        if tag == "script":
-            self.scripts.append(dict(attrs).get("src", ""))
-
-
-def _parse(path: Path) -> _Refs:
-    parser = _Refs()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return parser
-
-
-def _snapshot(site: Path) -> dict[str, bytes]:
-    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*"))
-            if p.is_file() and p.suffix in (".html", ".js", ".css")}
-
-
 def test_rebuild_is_byte_identical(fake_run, tmp_path):
     build_site(fake_run)
-    first = _snapshot(fake_run / "site")
+    first = snapshot(fake_run / "site")
     build_site(fake_run)
-    assert _snapshot(fake_run / "site") == first
+    assert snapshot(fake_run / "site") == first
     other = build_site(fake_run, tmp_path / "elsewhere").parent
-    assert _snapshot(other) == first
+    assert snapshot(other) == first
     assert len([k for k in first if k.startswith("units/")]) == 4 + 2 + 6 + 3
 
 
@@ -58,7 +32,7 @@ def test_every_link_and_image_resolves(fake_run):
     pages = sorted(site.rglob("*.html"))
     checked = 0
     for page in pages:
-        for ref in _parse(page).refs:
+        for ref in parse_page(page).refs:
             parts = urlsplit(ref)
             if parts.scheme or ref.startswith("#"):
                 assert parts.scheme == "data", f"{page}: external reference {ref}"
@@ -80,7 +54,7 @@ def test_labels_are_escaped_everywhere(fake_run):
         if html.relative_to(site).parts[0] == "files":
             continue  # copied artifacts (tree.html) are not our pages
         up = "../" * (len(html.relative_to(site).parts) - 1)
-        assert _parse(html).scripts == [up + "static/search-index.js", up + "static/explorer.js"]
+        assert parse_page(html).scripts == [up + "static/search-index.js", up + "static/explorer.js"]
     index_js = (site / "static/search-index.js").read_text()
     assert "<" not in index_js and ">" not in index_js
     entries = json.loads(index_js.split("=", 1)[1].rstrip().rstrip(";"))
@@ -160,9 +134,7 @@ def test_stale_files_are_removed(fake_run):
 def test_missing_manifest_is_a_one_line_error(tmp_path, capsys):
     with pytest.raises(DataError, match="no manifest.json"):
         build_site(tmp_path)
-    assert main(["explore", str(tmp_path / "nothing")]) == 2
-    err = capsys.readouterr().err
-    assert "manifest.json" in err and len(err.strip().splitlines()) == 1
+    assert "manifest.json" in cli_error(capsys, ["explore", str(tmp_path / "nothing")])
 
 
 def test_refuses_foreign_nonempty_folder(fake_run, tmp_path):
@@ -195,9 +167,8 @@ def test_broken_artifacts_are_one_line_errors(fake_run, capsys):
     with pytest.raises(DataError, match="graph.json"):
         build_site(fake_run)
     (fake_run / "graph/graph.json").unlink()
-    assert main(["explore", str(fake_run)]) == 2
-    err = capsys.readouterr().err
-    assert "graph/graph.json" in err and "missing" in err and len(err.strip().splitlines()) == 1
+    err = cli_error(capsys, ["explore", str(fake_run)])
+    assert "graph/graph.json" in err and "missing" in err
 
 
 def test_explore_result_lists_every_unit_page_and_escapes_labels(fake_run):

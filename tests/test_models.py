@@ -1,13 +1,10 @@
-import sys
-from pathlib import Path
+"""Loading models (models/loading.py, models/spec.py): torchvision, checkpoints, factories, the toy."""
 
 import pytest
 import torch
 
 from unitscope import InputSpec, Model, load_model, trace_layers
 from unitscope.errors import CheckpointError, UnitOutOfRangeError, UnknownModelError
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def test_torchvision_random_weights_has_spec_from_metadata():
@@ -42,11 +39,11 @@ def test_checkpoint_errors(tmp_path):
 
 
 def test_factory_spec():
-    model = load_model("factories:tiny_net")
+    model = load_model("helpers.nets:tiny_net")
     assert model.layer_names == ["0", "1", "2", "3", "4"]
     assert model.channel_count("0") == 4
     with pytest.raises(UnknownModelError, match="not an nn.Module"):
-        load_model("factories:not_a_module")
+        load_model("helpers.nets:not_a_module")
     with pytest.raises(UnknownModelError, match="cannot import"):
         load_model("no_such_pkg.mod:f")
 
@@ -68,6 +65,6 @@ def test_toy_layers_and_units():
 
 
 def test_model_call_normalizes():
-    model = load_model("factories:tiny_net", input_spec=InputSpec(32, (0.5,) * 3, (0.5,) * 3))
+    model = load_model("helpers.nets:tiny_net", input_spec=InputSpec(32, (0.5,) * 3, (0.5,) * 3))
     x = torch.rand(1, 3, 32, 32)
     torch.testing.assert_close(model(x), model.module((x - 0.5) / 0.5))

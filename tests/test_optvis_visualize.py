@@ -1,35 +1,21 @@
 """The visualize verb: artifacts (docs/artifacts.md), its Result, settings refusals and the CLI."""
 
 import json
-from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch import nn
 
+from helpers.cli import cli_error, help_text
+from helpers.nets import opponent_colours
 from unitscope import run as run_verb
 from unitscope.cli import main
 from unitscope.errors import BadInputError, BadUnitError, UnitOutOfRangeError, UnknownLayerError
-from unitscope.models import InputSpec, load_model
 from unitscope.optvis import VisualizeResult, VisualizeSettings, run
 from unitscope.report.runview import load_run
 
-PLAIN = InputSpec(24, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 FAST = {"steps": 6, "size": 24}
-
-
-def small_model():
-    """conv (3 channels: red, green, blue detectors), then pooled fc logits (2 classes)."""
-    conv = nn.Conv2d(3, 3, 1, bias=False)
-    with torch.no_grad():
-        conv.weight.copy_(torch.eye(3).view(3, 3, 1, 1) * 1.5 - 0.5)
-    net = nn.Sequential(OrderedDict(conv=conv, relu=nn.ReLU(), pool=nn.AdaptiveAvgPool2d(1),
-                                    flat=nn.Flatten(), fc=nn.Linear(3, 2)))
-    torch.manual_seed(0)
-    nn.init.normal_(net.fc.weight)
-    return load_model(net, input_spec=PLAIN)
 
 
 def fast(units, **changes) -> VisualizeSettings:
@@ -37,7 +23,7 @@ def fast(units, **changes) -> VisualizeSettings:
 
 
 def test_artifacts_follow_the_contract(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     result = run(model, None, fast(["conv", "fc:1"], negative=True), tmp_path, progress=False)
     data = result.data
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -60,7 +46,7 @@ def test_artifacts_follow_the_contract(tmp_path):
 
 
 def test_settings_block_is_the_settings_plus_what_the_run_records(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     settings = fast(["conv:0"], seed=2, batch_size=5, lr=0.07)
     data = run(model, None, settings, tmp_path, progress=False).data
     assert data["settings"] == {**settings.to_dict(), "model": model.name, "from_image": None,
@@ -72,7 +58,7 @@ def test_settings_block_is_the_settings_plus_what_the_run_records(tmp_path):
 
 
 def test_result_table_files_and_notebook_view(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     result = run(model, None, fast(["conv:0-1", "fc:0"], negative=True), tmp_path, progress=False)
     assert isinstance(result, VisualizeResult) and result["units"] == result.data["units"]
     saved = json.loads((tmp_path / "visualize/visualize.json").read_text())
@@ -95,14 +81,14 @@ def test_result_table_files_and_notebook_view(tmp_path):
 
 
 def test_one_call_per_verb_through_unitscope_run(tmp_path):
-    result = run_verb(small_model(), None, fast("conv:2"), tmp_path, progress=False)
+    result = run_verb(opponent_colours(), None, fast("conv:2"), tmp_path, progress=False)
     assert isinstance(result, VisualizeResult)
     assert [e["unit"] for e in result["units"]] == ["conv:2"]
     assert (tmp_path / "visualize/conv/2.png").is_file()
 
 
 def test_negative_images_have_opposite_colours(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     settings = VisualizeSettings(units=("conv:0",), negative=True, steps=80, size=24, lr=0.1)
     data = run(model, None, settings, tmp_path, progress=False)
     by_sign = {e["sign"]: e for e in data["units"]}
@@ -114,7 +100,7 @@ def test_negative_images_have_opposite_colours(tmp_path):
 
 
 def test_repeated_calls_merge_and_rebuild_the_sheet(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     run(model, None, fast("conv:0"), tmp_path, progress=False)
     data = run(model, None, fast("conv:2"), tmp_path, progress=False)
     assert [e["unit"] for e in data["units"]] == ["conv:0", "conv:2"]
@@ -128,7 +114,7 @@ def test_repeated_calls_merge_and_rebuild_the_sheet(tmp_path):
 
 
 def test_an_unreadable_old_json_is_started_afresh(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     broken = tmp_path / "visualize/visualize.json"
     broken.parent.mkdir(parents=True)
     broken.write_text("{not json")
@@ -138,7 +124,7 @@ def test_an_unreadable_old_json_is_started_afresh(tmp_path):
 
 
 def test_diversity_variants_are_written_and_differ(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     data = run(model, None, fast("conv:1", diversity=1.0, variants=3), tmp_path, progress=False)
     images = sorted(e["image"] for e in data["units"])
     assert images == ["visualize/conv/1.png", "visualize/conv/1_div1.png",
@@ -150,7 +136,7 @@ def test_diversity_variants_are_written_and_differ(tmp_path):
 
 
 def test_variants_of_one_unit_share_a_batch(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     data = run(model, None, fast("conv", diversity=1.0, variants=2, batch_size=3), tmp_path,
                progress=False)
     assert len(data["units"]) == 6 and {e["variant"] for e in data["units"]} == {0, 1}
@@ -178,7 +164,7 @@ def test_settings_refuse_bad_values():
 
 
 def test_same_seed_same_bytes_other_seed_other_image(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     runs = {}
     for name, seed in [("a", 3), ("b", 3), ("c", 4)]:
         run(model, None, fast("conv:0-1", seed=seed), tmp_path / name, progress=False)
@@ -188,7 +174,7 @@ def test_same_seed_same_bytes_other_seed_other_image(tmp_path):
 
 
 def test_start_from_a_photo(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     photo = np.zeros((24, 24, 3), dtype=np.uint8)
     photo[:, :12] = (200, 40, 40)
     photo[:, 12:] = (40, 40, 200)
@@ -205,7 +191,7 @@ def test_start_from_a_photo(tmp_path):
 
 
 def test_units_are_validated(tmp_path):
-    model = small_model()
+    model = opponent_colours()
     with pytest.raises(UnknownLayerError, match="closest"):
         run(model, None, fast("conv9:0"), tmp_path, progress=False)
     with pytest.raises(UnitOutOfRangeError, match="0-2"):
@@ -214,28 +200,20 @@ def test_units_are_validated(tmp_path):
         run(model, None, VisualizeSettings(**FAST), tmp_path, progress=False)
 
 
-def _cli_error(capsys, argv):
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert len(err.splitlines()) == 1 and err.startswith("unitscope: error:")
-    return err
-
-
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_cli_bad_input_exits_2(tmp_path, capsys):
     base = ["--quiet", "visualize", "toy", "--steps", "1", "--out", str(tmp_path)]
-    assert "unknown layer" in _cli_error(capsys, base[:3] + ["conv9:1"] + base[3:])
-    assert "out of range" in _cli_error(capsys, base[:3] + ["conv5:999"] + base[3:])
-    assert "conv5:x" in _cli_error(capsys, base[:3] + ["conv5:x"] + base[3:])
+    assert "unknown layer" in cli_error(capsys, base[:3] + ["conv9:1"] + base[3:])
+    assert "out of range" in cli_error(capsys, base[:3] + ["conv5:999"] + base[3:])
+    assert "conv5:x" in cli_error(capsys, base[:3] + ["conv5:x"] + base[3:])
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"not a png")
-    assert "broken.png" in _cli_error(capsys, base + ["conv5:0", "--from-image", str(bad)])
+    assert "broken.png" in cli_error(capsys, base + ["conv5:0", "--from-image", str(bad)])
     missing = tmp_path / "missing.jpg"
-    assert "missing.jpg" in _cli_error(capsys, base + ["conv5:0", "--from-image", str(missing)])
-    assert "--size" in _cli_error(capsys, base + ["conv5:0", "--size", "4"])
+    assert "missing.jpg" in cli_error(capsys, base + ["conv5:0", "--from-image", str(missing)])
+    assert "--size" in cli_error(capsys, base + ["conv5:0", "--size", "4"])
     # A network that really needs bigger inputs: AlexNet's pools run out of pixels.
-    err = _cli_error(capsys, ["--quiet", "visualize", "alexnet", "--weights", "none",
+    err = cli_error(capsys, ["--quiet", "visualize", "alexnet", "--weights", "none",
                               "features.12:0", "--size", "16", "--steps", "1", "--out",
                               str(tmp_path)])
     assert "--size 16 is too small for alexnet" in err and "or more" in err
@@ -251,7 +229,7 @@ def test_cli_refuses_bad_values_before_loading_the_model(tmp_path, capsys):
              (["--diversity", "1", "--variants", "1"], "--diversity needs several variants"),
              (["--batch", "2", "--variants", "3"], "--batch-size 2 cannot hold the 3 variants")]
     for flags, message in cases:
-        assert message in _cli_error(capsys, base + flags)  # not the unknown model: checked first
+        assert message in cli_error(capsys, base + flags)  # not the unknown model: checked first
     assert not (tmp_path / "manifest.json").exists()
 
 
@@ -269,8 +247,6 @@ def test_cli_writes_a_run(tmp_path, capsys):
 
 
 def test_cli_help_shows_each_default_once(capsys):
-    with pytest.raises(SystemExit):
-        main(["visualize", "--help"])
-    text = " ".join(capsys.readouterr().out.split())
+    text = help_text(capsys, "visualize")
     assert text.count("(default 512)") == 1 and "--batch-size" in text
     assert "--no-transforms" in text and "--batch " not in text  # the old spelling is hidden

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from unitscope.data import BrodenDataset, collate, generate, render_sample
+from helpers.broden import QUIRKY_LABELS, concept_world, label_png, quirky_broden, write_csv
+from unitscope.data import BrodenDataset, collate, render_sample
 from unitscope.data.concepts import CATEGORIES
 from unitscope.data.concepts.writer import half_size, label_numbers
 from unitscope.errors import DataError
@@ -20,7 +20,7 @@ SEED, N, SIZE = 4, 10, 64
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    return generate(tmp_path_factory.mktemp("world"), n=N, size=SIZE, seed=SEED, progress=False)
+    return concept_world(tmp_path_factory.mktemp("world"), seed=SEED, n=N, size=SIZE)
 
 
 def test_round_trip_is_exact_for_every_category(written):
@@ -82,69 +82,10 @@ def test_iterate_and_dataloader_batches(written):
     assert next(iter(loader)).names == ds.names[:5]
 
 
-# --- a hand-written fixture with the real Broden's quirks --------------------------------
-
-LABELS = [
-    ("number", "name", "category", "frequency", "coverage", "syns"),
-    ("0", "-", "", "0", "0", ""),
-    ("1", "red-c", "color(2)", "2", "1.5", ""),
-    ("2", "blue-c", "color(1)", "1", "0.5", ""),
-    ("3", "person", "object(2)", "2", "0.6", ""),
-    ("4", "fabric", "material(36);object(3)", "39", "4.2", "cloth"),
-    ("5", "head", "part(1)", "1", "0.1", ""),
-    ("6", "eye", "part(1)", "1", "0.05", ""),
-    ("7", "street-s", "scene(1)", "1", "1", ""),
-    ("8", "striped", "texture(1)", "1", "1", ""),
-    ("9", "dotted", "texture(1)", "1", "1", ""),
-]
-
-
-def _png(path: Path, numbers: np.ndarray) -> None:
-    rgb = np.zeros((*numbers.shape, 3), np.uint8)
-    rgb[..., 0], rgb[..., 1] = numbers % 256, numbers // 256
-    Image.fromarray(rgb).save(path)
-
-
-def _write_csv(path: Path, rows) -> None:
-    with open(path, "w", newline="") as handle:
-        csv.writer(handle, lineterminator="\n").writerows(rows)
-
-
-def _fixture(root: Path) -> Path:
-    img = root / "images" / "ade"
-    img.mkdir(parents=True)
-    for stem in ("a", "b"):
-        Image.fromarray(np.full((8, 8, 3), 120, np.uint8)).save(img / f"{stem}.jpg")
-    color = np.array([[1, 1, 2, 2]] * 4)
-    obj = np.array([[3, 3, 4, 4]] * 4)
-    part1 = np.array([[5, 5, 0, 0]] * 4)
-    part2 = np.array([[0, 6, 0, 0]] * 4)
-    material = np.array([[0, 0, 4, 4]] * 4)
-    big = np.zeros((4, 4), np.int64)
-    big[0, 0] = 300  # a number > 255 to exercise R + 256 * G
-    for name, arr in [("a_color", color), ("a_object", obj), ("a_part_1", part1),
-                      ("a_part_2", part2), ("a_material", material), ("b_color", color)]:  # fmt: skip
-        _png(img / f"{name}.png", arr)
-    _write_csv(root / "index.csv", [
-        ("image", "split", "ih", "iw", "sh", "sw", "color", "object", "material", "part", "scene",
-         "texture"),
-        ("ade/a.jpg", "train", "8", "8", "4", "4", "ade/a_color.png", "ade/a_object.png",
-         "ade/a_material.png", "ade/a_part_1.png;ade/a_part_2.png", "7", ""),
-        ("ade/b.jpg", "val", "8", "8", "4", "4", "ade/b_color.png", "", "", "", "", "8;9"),
-    ])  # fmt: skip
-    _write_csv(root / "label.csv", LABELS)
-    _write_csv(root / "category.csv", [("name", "first", "last", "count", "frequency"),
-                                       ("color", "1", "2", "2", "2")])  # fmt: skip
-    _write_csv(root / "c_material.csv", [("code", "number", "name", "frequency", "coverage"),
-                                         ("1", "4", "fabric", "36", "3.9")])  # fmt: skip
-    _write_csv(root / "c_object.csv", [("code", "number", "name", "frequency", "coverage"),
-                                       ("1", "3", "person", "2", "0.6"),
-                                       ("2", "4", "fabric", "3", "0.3")])  # fmt: skip
-    return root
-
+# --- a hand-written fixture with the real Broden's quirks (helpers.broden.quirky_broden) ----
 
 def test_real_broden_quirks_read_correctly(tmp_path):
-    ds = BrodenDataset(_fixture(tmp_path))
+    ds = BrodenDataset(quirky_broden(tmp_path))
     assert ds.categories == ["color", "object", "material", "part", "scene", "texture"]
     assert ds.segmentation_size == (4, 4)
     a, b = ds[0], ds[1]
@@ -164,11 +105,11 @@ def test_real_broden_quirks_read_correctly(tmp_path):
 
 
 def test_label_numbers_above_255_use_the_green_channel(tmp_path):
-    root = _fixture(tmp_path)
-    _write_csv(root / "label.csv", [*LABELS, ("300", "lamp", "object(1)", "1", "0.1", "")])
+    root = quirky_broden(tmp_path)
+    write_csv(root / "label.csv", [*QUIRKY_LABELS, ("300", "lamp", "object(1)", "1", "0.1", "")])
     arr = np.zeros((4, 4), np.int64)
     arr[1, 2] = 300
-    _png(root / "images" / "ade" / "b_color.png", arr)
+    label_png(root / "images" / "ade" / "b_color.png", arr)
     assert BrodenDataset(root)[1].labels["color"][0, 1, 2] == 300
 
 
@@ -184,22 +125,21 @@ def test_missing_index_is_a_clear_error(tmp_path):
         BrodenDataset(tmp_path)
 
 
-def test_missing_column(tmp_path):
-    root = _fixture(tmp_path)
-    _rewrite(root / "index.csv", "image,split,ih,iw,sh,sw", "image,split,ih,iw,sh,width")
-    with pytest.raises(DataError, match=r"index.csv' lacks column\(s\) sw"):
-        BrodenDataset(root)
-
-
-def test_missing_label_column(tmp_path):
-    root = _fixture(tmp_path)
-    _rewrite(root / "label.csv", "number,name", "num,name")
-    with pytest.raises(DataError, match="label.csv' lacks column"):
+@pytest.mark.parametrize(("name", "old", "new", "message"), [
+    ("index.csv", "image,split,ih,iw,sh,sw", "image,split,ih,iw,sh,width",
+     r"index.csv' lacks column\(s\) sw"),
+    ("label.csv", "number,name", "num,name", "label.csv' lacks column"),
+    ("index.csv", ",8;9", ",8;99", r"index.csv' row 3: texture label 99 is not in label.csv"),
+], ids=["missing column", "missing label column", "unknown whole-image label names row"])
+def test_malformed_csv_is_refused_on_opening(tmp_path, name, old, new, message):
+    root = quirky_broden(tmp_path)
+    _rewrite(root / name, old, new)
+    with pytest.raises(DataError, match=message):
         BrodenDataset(root)
 
 
 def test_missing_segmentation_file_names_file_and_row(tmp_path):
-    root = _fixture(tmp_path)
+    root = quirky_broden(tmp_path)
     (root / "images" / "ade" / "a_part_2.png").unlink()
     ds = BrodenDataset(root)
     with pytest.raises(DataError, match=r"a_part_2.png' does not exist \(index.csv row 2\)"):
@@ -207,28 +147,21 @@ def test_missing_segmentation_file_names_file_and_row(tmp_path):
 
 
 def test_missing_image_names_file_and_row(tmp_path):
-    root = _fixture(tmp_path)
+    root = quirky_broden(tmp_path)
     (root / "images" / "ade" / "b.jpg").unlink()
     with pytest.raises(DataError, match=r"b.jpg' does not exist \(index.csv row 3\)"):
         BrodenDataset(root)[1]
 
 
 def test_unknown_label_in_png_names_file_and_row(tmp_path):
-    root = _fixture(tmp_path)
-    _png(root / "images" / "ade" / "b_color.png", np.full((4, 4), 42))
+    root = quirky_broden(tmp_path)
+    label_png(root / "images" / "ade" / "b_color.png", np.full((4, 4), 42))
     with pytest.raises(DataError, match=r"b_color.png' holds label 42.*\(index.csv row 3\)"):
         BrodenDataset(root)[1]
 
 
-def test_unknown_whole_image_label_names_row(tmp_path):
-    root = _fixture(tmp_path)
-    _rewrite(root / "index.csv", ",8;9", ",8;99")
-    with pytest.raises(DataError, match=r"index.csv' row 3: texture label 99 is not in label.csv"):
-        BrodenDataset(root)
-
-
 def test_bad_number_and_wrong_png_size(tmp_path):
-    root = _fixture(tmp_path)
+    root = quirky_broden(tmp_path)
     _rewrite(root / "index.csv", "ade/b.jpg,val,8,8,4,4", "ade/b.jpg,val,8,8,four,4")
     with pytest.raises(DataError, match=r"row 3: sh 'four' is not a whole number"):
         BrodenDataset(root)
@@ -239,4 +172,4 @@ def test_bad_number_and_wrong_png_size(tmp_path):
 
 def test_unknown_category_request(tmp_path):
     with pytest.raises(DataError, match="no category colour"):
-        BrodenDataset(_fixture(tmp_path), categories=["colour"])
+        BrodenDataset(quirky_broden(tmp_path), categories=["colour"])

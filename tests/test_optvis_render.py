@@ -1,41 +1,16 @@
-"""Planted units on hand-built networks: the renderer must find the known answers."""
-
-from collections import OrderedDict
+"""Rendering (optvis/render.py) on hand-built networks: the known answers, hooks only where needed,
+restored model state, size limits, and one recipe from settings plus overrides."""
 
 import pytest
 import torch
 from torch import nn
 
 import unitscope as us
+from helpers.nets import colour_and_edges, sequential
 from unitscope.errors import BadInputError
-from unitscope.models import InputSpec, load_model
 from unitscope.optvis import Jitter, RenderSettings, channel, layer, neuron, render
 
-PLAIN = InputSpec(32, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 PRECISIONS = ["fp32", "auto"]
-
-
-def planted_model():
-    """`color`: 1x1 conv, channel 0 = red - (green + blue) / 2; `edge` (after ReLU):
-    channel 0 a vertical-edge (d/dx) Sobel filter, channel 1 the horizontal one (d/dy)."""
-    color = nn.Conv2d(3, 1, 1, bias=False)
-    sobel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-    edge = nn.Conv2d(3, 2, 3, bias=False)
-    with torch.no_grad():
-        color.weight.copy_(torch.tensor([1.0, -0.5, -0.5]).view(1, 3, 1, 1))
-        edge.weight.copy_(torch.stack([sobel_x, sobel_x.T])[:, None].expand(2, 3, 3, 3) / 3)
-    net = _TwoHeads(color, nn.Sequential(edge, nn.ReLU()))
-    return load_model(net, input_spec=PLAIN)
-
-
-class _TwoHeads(nn.Module):
-    def __init__(self, color, edge):
-        super().__init__()
-        self.color = color
-        self.edge = edge
-
-    def forward(self, x):
-        return self.color(x).mean((1, 2, 3)) + self.edge(x).mean((1, 2, 3))
 
 
 def mean_rgb(images):
@@ -44,7 +19,7 @@ def mean_rgb(images):
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_red_channel_renders_red_and_its_negative_does_not(precision):
-    model = planted_model()
+    model = colour_and_edges()
     # lr 0.1: the mean colour is the spectrum's DC term, which Lucid's scaling moves slowly.
     pos = render(model, channel("color", 0), size=32, steps=96, lr=0.1, progress=False,
                  precision=precision)
@@ -66,7 +41,7 @@ def gradient_energy(images):
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 def test_edge_filters_render_stripes_across_their_direction(precision):
-    model = planted_model()
+    model = colour_and_edges()
     result = render(model, channel("edge", [0, 1]), size=32, steps=64, lr=0.1, progress=False,
                     precision=precision)
     ex, ey = gradient_energy(result.images[0])
@@ -90,8 +65,7 @@ class _Spy(nn.Module):
 
 def spy_model():
     log = []
-    net = nn.Sequential(OrderedDict((n, _Spy(log, n)) for n in ["a", "b", "c", "d"]))
-    return load_model(net, input_spec=PLAIN), log
+    return sequential(32, **{n: _Spy(log, n) for n in ["a", "b", "c", "d"]}), log
 
 
 def test_only_declared_modules_are_hooked_and_forward_stops_after_deepest():
@@ -128,7 +102,7 @@ def test_model_state_is_restored():
 
 
 def test_neuron_objective_drives_its_position():
-    model = planted_model()
+    model = colour_and_edges()
     result = render(model, neuron("color", 0, x=3, y=20), size=32, steps=32, progress=False,
                     transforms=False, precision="fp32")
     red = result.images[0, 0] - result.images[0, 1:].mean(0)
@@ -137,8 +111,7 @@ def test_neuron_objective_drives_its_position():
 
 
 def test_too_small_images_name_the_smallest_size():
-    net = nn.Sequential(OrderedDict(big=nn.Conv2d(3, 2, 33), out=nn.ReLU()))
-    model = load_model(net, input_spec=PLAIN)
+    model = sequential(32, big=nn.Conv2d(3, 2, 33), out=nn.ReLU())
     with pytest.raises(BadInputError, match=r"--size 33 or more"):
         render(model, channel("out", 0), size=16, steps=1, progress=False)
     # Transforms that shrink the canvas raise the minimum: a 4px jitter needs 37.

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.cli import cli_error
 from unitscope.cli import main as cli_main
 from unitscope.data.concepts import (
     CATEGORIES,
@@ -153,8 +154,7 @@ def test_concepts_cli_writes_a_dataset(tmp_path, capsys):
 
 
 def test_concepts_cli_rejects_bad_arguments(tmp_path, capsys):
-    assert cli_main(["concepts", str(tmp_path / "w"), "--n", "0"]) == 2
-    assert "--n" in capsys.readouterr().err
+    assert "--n" in cli_error(capsys, ["concepts", str(tmp_path / "w"), "--n", "0"])
 
 
 def test_concepts_run_result_table_is_label_csv(tmp_path):

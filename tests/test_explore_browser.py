@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SCRIPT_LABEL
+from helpers.runs import SCRIPT_LABEL
 
 pytestmark = pytest.mark.browser
 

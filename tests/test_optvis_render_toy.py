@@ -1,18 +1,17 @@
-"""Olah et al. 2017: optimized images excite a unit more than the best dataset image does.
+"""Rendering (optvis/render.py) on the built-in toy: it must beat what data and noise reach.
 
-Runs on the built-in toy (trained weights when shipped, random ones until then) against
+Olah et al. 2017: optimized images excite a unit more than the best dataset image does, against
 concept-world images; a quick sample here, all conv5 units against 2000 images in
-benchmarks/bench_visualize.py --olah.
+benchmarks/bench_visualize.py --olah. And class_logit: optimization lifts one class far above
+its value on noise.
 """
-
-import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from unitscope.models import load_model
-from unitscope.optvis import channel, render
+from helpers.nets import toy
+from unitscope.optvis import channel, class_logit, render
 from unitscope.probe import record
 
 N_IMAGES = 256
@@ -40,12 +39,25 @@ def best_dataset_activation(model, images: torch.Tensor, layer: str) -> torch.Te
 
 
 def test_optimized_images_beat_the_best_concept_image():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # random weights until toy.pt ships
-        model = load_model("toy")
+    model = toy()
     best = best_dataset_activation(model, concept_images(N_IMAGES), "conv5")
     responsive = torch.nonzero(best > 0).flatten()  # a unit silent on all data has no best image
     units = responsive[torch.linspace(0, len(responsive) - 1, N_UNITS).long()].tolist()
     result = render(model, channel("conv5", units), steps=STEPS, progress=False)
     wins = int((result.values > best[units]).sum())
     assert wins >= 9, (units, result.values.tolist(), best[units].tolist())  # >= 90 %
+
+
+def test_class_logit_rises_far_above_noise():
+    model = toy()
+    target = model.class_names.index("house") if model.class_names else 0
+    result = render(model, class_logit(target), batch=1, steps=96, seed=0, progress=False,
+                    precision="fp32")
+    noise = torch.rand(64, 3, 128, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        noise_logits = model(noise)[:, target]
+        optimized = model(result.images)[0, target]
+    spread = noise_logits.std().clamp_min(1e-3)
+    assert optimized > noise_logits.max()
+    assert (optimized - noise_logits.mean()) / spread > 10
+    assert float(result.values[0]) > float(noise_logits.max())

@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 
+from helpers.broden import concept_world
+from helpers.cli import cli_error, help_text
 from unitscope.cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -15,9 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from unitscope.data.concepts.generate import generate
-
-    return generate(tmp_path_factory.mktemp("world") / "cw", n=10, size=64, seed=0, progress=False)
+    return concept_world(tmp_path_factory.mktemp("world") / "cw")
 
 
 def test_dissect_cli_writes_the_contract(world, tmp_path, capsys):
@@ -75,10 +75,8 @@ def _broken(world, tmp_path, how: str):
 def test_bad_dataset_exits_2_without_half_written_state(world, tmp_path, capsys, how):
     data = _broken(world, tmp_path, how)
     out = tmp_path / "run"
-    code = main(["--quiet", "dissect", "toy", str(data), "conv5", "--weights", "none", "--out", str(out)])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("unitscope: error:") and len(err.strip().splitlines()) == 1
+    cli_error(capsys, ["--quiet", "dissect", "toy", str(data), "conv5", "--weights", "none",
+                       "--out", str(out)])
     assert not (out / "dissect").exists()
 
 
@@ -87,10 +85,8 @@ def test_bad_dataset_exits_2_without_half_written_state(world, tmp_path, capsys,
                                                                    "--iou-threshold", "2"]])
 def test_bad_arguments_exit_2(world, tmp_path, capsys, args):
     out = tmp_path / "run"
-    code = main(["--quiet", "dissect", "toy", str(world), *args, "--weights", "none", "--out", str(out)])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("unitscope: error:") and len(err.strip().splitlines()) == 1
+    cli_error(capsys, ["--quiet", "dissect", "toy", str(world), *args, "--weights", "none",
+                       "--out", str(out)])
     assert not (out / "dissect").exists()
 
 
@@ -109,16 +105,14 @@ def test_bad_arguments_exit_2(world, tmp_path, capsys, args):
 def test_bad_values_are_refused_in_one_line_before_the_model_loads(world, tmp_path, capsys, args, message):
     """The model does not exist: the flag, checked first, is what the line names."""
     out = tmp_path / "run"
-    code = main(["--quiet", "dissect", "no-such-model", str(world), "conv5", *args, "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code == 2 and err == f"unitscope: error: {message}\n"
+    err = cli_error(capsys, ["--quiet", "dissect", "no-such-model", str(world), "conv5", *args,
+                             "--out", str(out)])
+    assert err == f"unitscope: error: {message}\n"
     assert not out.exists()
 
 
 def test_help_shows_each_default_once(capsys):
-    with pytest.raises(SystemExit):
-        main(["dissect", "--help"])
-    shown = " ".join(capsys.readouterr().out.split())
+    shown = help_text(capsys, "dissect")
     for text in ("(default 0.005)", "(default 0.04)", "(default 32)", "(default 20)", "(default 5)"):
         assert shown.count(text) == 1, text
     assert "--batch " not in shown and "--k " not in shown  # the older spellings work but are not shown
