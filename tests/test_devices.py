@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -106,8 +107,15 @@ def test_device_names_resolve_or_fail_in_one_line():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")
-def test_dissect_on_cuda_equals_cpu(world, tmp_path):
+def test_dissect_on_cuda_matches_the_cpu(world, tmp_path):
+    """Strict fp32 (no TF32): the forwards agree to float rounding, so IoUs agree to 1e-5 and a
+    label differs only where two concepts tie that closely."""
     settings = us.DissectSettings(layers=["conv5"], batch_size=4, precision="fp32")
     cpu = us.run(load_model("toy", device="cpu"), world, settings, tmp_path / "cpu", progress=False)
     gpu = us.run(load_model("toy", device="cuda"), world, settings, tmp_path / "gpu", progress=False)
-    assert cpu.to_pandas("conv5")["label"].tolist() == gpu.to_pandas("conv5")["label"].tolist()
+    a, b = (r.to_pandas("conv5").sort_values("unit").reset_index(drop=True) for r in (cpu, gpu))
+    assert (a["score"] - b["score"]).abs().max() < 1e-5
+    runner_up = [max((e["iou"] for e in r["runners_up"]), default=0.0)
+                 for r in (cpu["layers"]["conv5"]["units"][f"conv5:{u}"] for u in a["unit"])]
+    clear = (a["score"] - pd.Series(runner_up)).abs() > 1e-5
+    assert (a["label"] == b["label"])[clear].all()

@@ -15,6 +15,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
     """Load an RGB image as a 3xHxW float tensor in [0, 1], resized to size x size if given."""
+    return to_float(read_image(path, size))
+
+
+def read_image(path: str | Path, size: int | None = None) -> torch.Tensor:
+    """An RGB image as its decoded bytes, 3xHxW uint8 (a view of the decoded array, no torch op):
+    a quarter of the float image's size to send between processes; `to_float` converts."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image '{path}' does not exist")
@@ -26,7 +32,14 @@ def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
             array = np.asarray(img, dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot read image '{path}': {exc}; is it a valid image file?") from None
-    return torch.from_numpy(array).permute(2, 0, 1).float().div(255.0)
+    return torch.from_numpy(array).permute(2, 0, 1)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (any batch shape) as floats in [0, 1]; float images unchanged. Done once per
+    batch, on the device: per image on torch's intra-op threads it cost up to 12 ms on a busy
+    machine (measured), against 0.05 ms single-threaded."""
+    return images.float().div_(255.0) if images.dtype == torch.uint8 else images
 
 
 def uint8_tensor(images: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Reduced-precision execution on the CPU: bf16 autocast where the hardware has it, fp32 otherwise.
+"""Reduced-precision execution: bf16 autocast where the hardware has it, strict fp32 otherwise.
 
 bf16 autocast plus channels_last made forward+backward several times faster on CPUs with
 AVX512-BF16 or AMX; on CPUs without them bf16 is emulated and slower, so support is detected,
@@ -51,13 +51,30 @@ def resolve(precision: str | None = None, device: torch.device | str = "cpu") ->
 
 @contextlib.contextmanager
 def autocast(precision: str | None = None, device: torch.device | str = "cpu") -> Iterator[str]:
-    """Run the block under bf16 autocast when `precision` resolves to bf16; yields the choice."""
+    """Run the block under bf16 autocast when `precision` resolves to bf16, else in strict fp32
+    (on CUDA, TF32 off: the forward then matches the CPU's to float rounding); yields the choice."""
     chosen = resolve(precision, device)
     if chosen == "bf16":
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
             yield chosen
     else:
-        yield chosen
+        with strict_fp32(device):
+            yield chosen
+
+
+@contextlib.contextmanager
+def strict_fp32(device: torch.device | str = "cpu") -> Iterator[None]:
+    """No TF32 inside the block on CUDA (torch lets cuDNN convolutions use it by default, which
+    rounds fp32 inputs to 10-bit mantissas); nothing changes elsewhere. Restored on exit."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def channels_last(module: nn.Module) -> nn.Module:

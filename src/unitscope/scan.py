@@ -20,13 +20,15 @@ from torch.utils.data import DataLoader, Dataset
 from . import precision as prec
 from .devices import default_workers
 from .errors import DataError
+from .imageio import to_float
 from .models.spec import Model
 from .probe import Probe
 
 
 @dataclass
 class Batch:
-    """One batch as consumers see it: batch number, dataset indices, items, images, activations.
+    """One batch as consumers see it: batch number, dataset indices, items, images (on the CPU,
+    as the dataset gave them: uint8 or [0, 1] floats), activations.
 
     `acts[model_key][layer]` is the layer's output (bf16 under autocast, fp32 otherwise).
     """
@@ -147,7 +149,7 @@ def scan(
         for number, indices, items in batches(dataset, batch_size, start_batch, workers):
             images = stack_images(items)
             batch = Batch(number, indices, items, images)
-            x = first.to_device(images).contiguous(memory_format=torch.channels_last)
+            x = to_float(first.to_device(images)).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), prec.autocast(precision, device):
                 for key, model in models.items():
                     probes[key](model.input_spec.normalize(x))

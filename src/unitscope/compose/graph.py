@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..imageio import load_image
+from ..imageio import load_image, to_float
 from ..models import Model, load_model
 from ..precision import autocast
 from ..probe import Probe
@@ -80,6 +80,7 @@ def _as_tensor(item, size: int) -> torch.Tensor:
         tensor = load_image(item, size)
     else:
         tensor = item.image
+    tensor = to_float(tensor)
     if tuple(tensor.shape[-2:]) != (size, size):
         tensor = torch.nn.functional.interpolate(tensor[None].float(), size=(size, size),
                                                  mode="bilinear", antialias=True)[0]

@@ -20,7 +20,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DataError
-from ..imageio import load_image
+from ..imageio import read_image, to_float
 
 INDEX_COLUMNS = ("image", "split", "ih", "iw", "sh", "sw")
 LABEL_COLUMNS = ("number", "name", "category")
@@ -32,6 +32,8 @@ _CATEGORY_RE = re.compile(r"^\s*([^()]+?)\s*(?:\((\d+)\))?\s*$")
 class BrodenItem:
     """One image and its labels.
 
+    image: 3xHxW uint8, as decoded (`imageio.to_float` gives [0, 1] floats; the scan converts
+    whole batches on the model's device).
     labels[cat]: LongTensor [P, sh, sw] of global label numbers (0 = none), one plane per PNG
     listed for the category (P may be 0). whole[cat]: whole-image label numbers.
     """
@@ -256,7 +258,7 @@ class BrodenDataset(torch.utils.data.Dataset):
         row = self._rows[i]
         where = f"(index.csv row {row.line})"
         try:
-            image = load_image(self.root / "images" / row.image, self.size)
+            image = read_image(self.root / "images" / row.image, self.size)
         except DataError as exc:
             raise DataError(f"{exc} {where}") from None
         labels = {}
@@ -319,7 +321,7 @@ def collate(items: Sequence[BrodenItem]) -> BrodenBatch:
         )
     cats = list(items[0].labels) if items else []
     return BrodenBatch(
-        images=torch.stack([item.image for item in items]),
+        images=to_float(torch.stack([item.image for item in items])),
         names=[item.name for item in items],
         labels={c: [item.labels[c] for item in items] for c in cats},
         whole={c: [item.whole[c] for item in items] for c in cats},

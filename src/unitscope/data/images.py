@@ -1,7 +1,8 @@
 """A dataset over a folder of images, and one opener for DATA: a Broden directory or a folder.
 
-Items carry `.image` (3xHxW float in [0, 1]) and `.name` (path relative to the dataset root),
-the same two fields a Broden item has, so `examples` works on either.
+Items carry `.image` (3xHxW uint8 as decoded: `imageio.to_float` makes [0, 1] floats) and
+`.name` (path relative to the dataset root), the same two fields a Broden item has, so
+`examples` works on either.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
-from ..imageio import list_images, load_image
+from ..imageio import list_images, load_image, read_image, to_float
 
 
 @dataclass
@@ -36,7 +37,7 @@ class ImageFolder:
 
     def __getitem__(self, index: int) -> ImageItem:
         path = self.files[index]
-        return ImageItem(load_image(path, self.size), path.relative_to(self.root).as_posix())
+        return ImageItem(read_image(path, self.size), path.relative_to(self.root).as_posix())
 
 
 def is_broden(path: str | Path) -> bool:
@@ -90,4 +91,4 @@ def image_only(dataset, index: int) -> tuple[torch.Tensor, str]:
         name = names[index]
         return load_image(Path(root) / "images" / name, getattr(dataset, "size", None)), name
     item = dataset[index]
-    return item.image, str(item.name)
+    return to_float(item.image), str(item.name)

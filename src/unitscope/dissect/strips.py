@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.images import image_only
-from ..imageio import uint8_tensor
+from ..imageio import to_float, uint8_tensor
 from ..rundir import RunDir
 from ..stats.topk import TopK
 from .streams import Stream
@@ -27,11 +27,13 @@ _DIMMED = (torch.arange(256, dtype=torch.float64) * 0.2).round().to(torch.uint8)
 
 
 def thumbnails(images: torch.Tensor) -> torch.Tensor:
-    """(n, 3, H, W) images in [0, 1] -> (n, 3, t, t) uint8 thumbnails, t <= THUMB."""
+    """(n, 3, H, W) images (uint8, or floats in [0, 1]) -> (n, 3, t, t) uint8 thumbnails, t <= THUMB."""
+    if images.dtype == torch.uint8 and max(images.shape[2:], default=0) <= THUMB:
+        return images.clone()
     if images.shape[0] and max(images.shape[2:]) > THUMB:
-        images = F.interpolate(images.float(), size=(THUMB, THUMB), mode="bilinear", antialias=True,
+        images = F.interpolate(to_float(images), size=(THUMB, THUMB), mode="bilinear", antialias=True,
                                align_corners=False)
-    return uint8_tensor(images)
+    return uint8_tensor(to_float(images))
 
 
 def image_cache(dataset, kept: dict[int, torch.Tensor]) -> Callable[[int], torch.Tensor]:

@@ -92,7 +92,7 @@ def render(
     image = image_param(batch, settings.size, fft=settings.param == "fft",
                         decorrelate=settings.decorrelate, decay=settings.decay, seed=settings.seed,
                         init=init_image, place=model.to_device)
-    with _prepared(model.module, channels_last=chosen == "bf16"):
+    with _prepared(model.module, channels_last=_channels_last(chosen, model.device)):
         forward = _Forward(model, objective)
         with forward:
             _check_input_size(model, forward, settings.size, pipe.out_size(settings.size), device)
@@ -128,9 +128,10 @@ def _optimize(model: Model, image: ImageParam, objective: Objective, forward: _F
     gen = torch.Generator().manual_seed(settings.seed + 1)
     device = model.device
     start = time.perf_counter()
-    for _ in tqdm(range(settings.steps), desc=desc, disable=_quiet(progress)):
-        x = model.input_spec.normalize(pipe(image(), gen))
-        x = x.contiguous(memory_format=torch.channels_last) if chosen == "bf16" else x
+    drawn = pipe.schedule(settings.steps, image.raw.shape[0], settings.size, gen, device)
+    for step in tqdm(range(settings.steps), desc=desc, disable=_quiet(progress)):
+        x = model.input_spec.normalize(pipe.apply(image(), drawn[step]))
+        x = x.contiguous(memory_format=torch.channels_last) if _channels_last(chosen, device) else x
         with prec.autocast(chosen, device):
             values = objective(forward(x))
         optimizer.zero_grad(set_to_none=True)
@@ -228,6 +229,12 @@ def _prepared(module: nn.Module, channels_last: bool) -> Iterator[None]:
         for p, flag in flags:
             p.requires_grad_(flag)
         module.train(was_training)
+
+
+def _channels_last(chosen: str, device: torch.device) -> bool:
+    """channels_last pays with bf16 on CPUs, and always on GPUs (cuDNN's tensor-core kernels
+    take NHWC; an NCHW input costs two layout transposes per convolution)."""
+    return chosen == "bf16" or device.type == "cuda"
 
 
 def _batch_size(batch: int | None, objective: Objective, init: torch.Tensor | None) -> int:

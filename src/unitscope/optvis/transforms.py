@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -140,23 +141,73 @@ class Pipeline:
         return size
 
     def __call__(self, images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        group: list[Affine] = []
-        for t in self.transforms:
+        """Transform a batch with maps drawn now from `gen` (`schedule` draws many steps ahead)."""
+        drawn = self.draw(images.shape[0], images.shape[-1], gen)
+        return self.apply(images, [run.to(images.device) for run in drawn])
+
+    def draw(self, n: int, size: int, gen: torch.Generator) -> list[Resample]:
+        """One `Resample` per run of affine transforms, drawn on the CPU from `gen`."""
+        drawn, group = [], []
+        for t in [*self.transforms, None]:
             if isinstance(t, Affine):
                 group.append(t)
+            elif group:
+                drawn.append(_compose(group, n, size, gen))
+                size, group = drawn[-1].size, []
+        return drawn
+
+    def schedule(self, steps: int, n: int, size: int, gen: torch.Generator, device: torch.device
+                 ) -> list[list[Resample]]:
+        """Every step's draws, in the order `__call__` would make them, sent to `device` in one
+        copy: a copy per step would block the optimization loop on a GPU."""
+        draws = [self.draw(n, size, gen) for _ in range(steps)]
+        if not draws or not draws[0]:
+            return [[] for _ in range(steps)]
+        stacked = torch.stack([torch.stack([run.theta for run in step]) for step in draws])
+        if device.type == "cuda":
+            stacked = stacked.pin_memory()
+        moved = stacked.to(device, non_blocking=True)
+        return [[Resample(moved[s, g], run.size, run.fill) for g, run in enumerate(step)]
+                for s, step in enumerate(draws)]
+
+    def apply(self, images: torch.Tensor, drawn: Sequence[Resample]) -> torch.Tensor:
+        """Resample with drawn maps (on the images' device), running the other transforms between."""
+        runs, in_run = iter(drawn), False
+        for t in [*self.transforms, None]:
+            if isinstance(t, Affine):
+                in_run = True
                 continue
-            images = _apply_affine(images, group, gen) if group else images
-            group = []
-            images = t(images)
-        return _apply_affine(images, group, gen) if group else images
+            if in_run:
+                images = next(runs).resample(images)
+            in_run = False
+            images = t(images) if t is not None else images
+        return images
 
     def __repr__(self) -> str:
         return f"Pipeline({self.transforms})"
 
 
-def _apply_affine(images: torch.Tensor, group: list[Affine], gen: torch.Generator) -> torch.Tensor:
-    """Compose the group's per-element maps and resample once (outside is the pad colour)."""
-    n, _, size_in, _ = images.shape
+@dataclass(frozen=True)
+class Resample:
+    """One drawn run of affine transforms: [n, 2, 3] sampling matrices, output side, pad colour."""
+
+    theta: torch.Tensor
+    size: int
+    fill: float
+
+    def to(self, device: torch.device) -> Resample:
+        return Resample(self.theta.to(device), self.size, self.fill)
+
+    def resample(self, images: torch.Tensor) -> torch.Tensor:
+        """One bilinear resampling of the batch (outside the canvas is the pad colour)."""
+        grid = _affine_grid(self.theta.to(dtype=images.dtype), self.size)
+        out = F.grid_sample(images - self.fill, grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)
+        return out + self.fill
+
+
+def _compose(group: list[Affine], n: int, size_in: int, gen: torch.Generator) -> Resample:
+    """The group's per-element maps composed into one resampling."""
     size_out = size_in
     maps = []
     for t in group:
@@ -168,12 +219,8 @@ def _apply_affine(images: torch.Tensor, group: list[Affine], gen: torch.Generato
     for ai, bi in reversed(maps):  # in_0 = M1(M2(...Mk(out)))
         a, b = ai @ a, (ai @ b[..., None])[..., 0] + bi
     theta = torch.cat([a * (size_out / size_in), (2 * b / size_in)[..., None]], dim=2)
-    theta = theta.to(device=images.device, dtype=images.dtype)
-    grid = _affine_grid(theta, size_out)
     fill = next((t.fill for t in group if isinstance(t, Pad)), Affine.fill)
-    out = F.grid_sample(images - fill, grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
-    return out + fill
+    return Resample(theta, size_out, fill)
 
 
 def _affine_grid(theta: torch.Tensor, size: int) -> torch.Tensor:
