@@ -174,6 +174,11 @@ def bench_layer(model, lucent, layer, args) -> None:
         rows["Lucent, batched"] = best_of(
             lambda: lucent_batched(lucent, module, layer, channels, args.steps, args.size),
             args.repeat, warmup=0)
+        if model.device.type == "cuda":  # unitscope's fp32 is strict (no TF32): Lucent the same way
+            with prec.strict_fp32(model.device):
+                rows["Lucent, batched, strict fp32"] = best_of(
+                    lambda: lucent_batched(lucent, module, layer, channels, args.steps, args.size),
+                    args.repeat, warmup=0)
     print(f"\n== resnet18 {layer}: {n} channels, {args.steps} steps, {args.size}px, "
           f"standard transforms, best of {args.repeat}")
     for name, seconds in rows.items():
@@ -183,6 +188,9 @@ def bench_layer(model, lucent, layer, args) -> None:
         for name in ("Lucent, one unit per call", "Lucent, batched"):
             print(f"  speed-up vs {name:<25} {rows[name] / rows[default]:6.2f}x (default), "
                   f"{rows[name] / rows[fp32]:6.2f}x (fp32)")
+        if "Lucent, batched, strict fp32" in rows:
+            print(f"  speed-up vs Lucent, batched, both strict fp32: "
+                  f"{rows['Lucent, batched, strict fp32'] / rows[fp32]:6.2f}x")
     for name, m in ours.items():
         step = m["total"] / args.steps
         print(f"  {name}: bare forward+backward {m['bare'] * 1000:.1f} ms/step; unitscope "

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One prepared run on a GPU machine (the device tool): the CUDA tests, every verb with
 # --device cuda, CPU-vs-CUDA tallies, then bench_dissect and bench_visualize on the GPU.
-#   bash benchmarks/device_check.sh OUT_DIR [quick]
+#   bash benchmarks/device_check.sh OUT_DIR [quick|again]
+# quick: no benchmarks; again: a shorter smoke test, then the benchmarks without the profile.
 # Needs the machine's python3 with torch+CUDA; Lucent (pure Python) is read from ./.lucent
 # (`pip install --no-deps --target .lucent torch-lucent==0.1.8 kornia==0.4.1 decorator`).
 set -uo pipefail
@@ -25,13 +26,15 @@ step $PY -m pytest -q -p no:cacheprovider tests/test_devices.py
 echo; echo "#### every verb on --device cuda (toy, 2000 concept-world images)"
 step $US examples toy $W conv5 fc8 --top-k 6 --device cuda --out $R/gpu
 step $US dissect toy $W conv1,conv2,conv3,conv4,conv5 --baseline random --rotation 1 --device cuda --out $R/gpu
-step $US visualize toy conv5 fc8 --steps 256 --negative --device cuda --out $R/gpu
-step $US compose toy "$(ls $W/images/concepts/000001.jpg)" --device cuda --out $R/gpu
-step $US graph toy $W --images 64 --device cuda --out $R/gpu
-step $US explore $R/gpu
+if [ "${2:-}" != again ]; then
+  step $US visualize toy conv5 fc8 --steps 256 --negative --device cuda --out $R/gpu
+  step $US compose toy "$(ls $W/images/concepts/000001.jpg)" --device cuda --out $R/gpu
+  step $US graph toy $W --images 64 --device cuda --out $R/gpu
+  step $US explore $R/gpu
+fi
 
 echo; echo "#### the same tally on the CPU and on CUDA (fp32 and bf16)"
-for p in fp32 bf16; do
+for p in fp32 $([ "${2:-}" = again ] || echo bf16); do
   step $US dissect toy $W conv5 --precision $p --device cpu --out $R/cpu-$p
   step $US dissect toy $W conv5 --precision $p --device cuda --out $R/cuda-$p
   cmp $R/cpu-$p/dissect/conv5/tally.csv $R/cuda-$p/dissect/conv5/tally.csv && echo "   $p tally.csv identical"
@@ -51,5 +54,5 @@ if [ "${2:-}" != quick ]; then
        --no-reference --rss '' --scratch /tmp
   echo; echo "#### bench_visualize on CUDA"
   step $PY benchmarks/bench_visualize.py --device cuda --layers layer3 --channels 64 --steps 256 --size 224 \
-       --repeat 1 --lucent-single 2 --profile
+       --repeat 1 --lucent-single 2 $([ "${2:-}" = again ] || echo --profile)
 fi

@@ -39,7 +39,7 @@ def test_round_trip_is_exact_for_every_category(written):
             expect = numbers[cat][half_size(sample.maps[cat], SIZE // 2, SIZE // 2)]
             planes = item.labels[cat]
             if expect.any():
-                assert planes.shape == (1, SIZE // 2, SIZE // 2) and planes.dtype == torch.int64
+                assert planes.shape == (1, SIZE // 2, SIZE // 2) and planes.dtype == torch.int32
                 assert np.array_equal(planes[0].numpy(), expect), (i, cat)
             else:
                 assert planes.shape[0] == 0

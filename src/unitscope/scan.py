@@ -116,6 +116,41 @@ def prepare(model: Model) -> Model:
     return model
 
 
+def _forward(models: Mapping[str, Model], probes: dict[str, Probe], batch: Batch, precision: str | None,
+             keep: bool) -> Any:
+    """Launch the batch's forwards and, when someone consumes them, the copies of the activations
+    to the CPU (into pinned memory, without waiting, on a GPU); returns what marks them done."""
+    first = next(iter(models.values()))
+    x = to_float(first.to_device(batch.images)).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), prec.autocast(precision, first.device):
+        for key, model in models.items():
+            acts = probes[key](model.input_spec.normalize(x))
+            batch.acts[key] = {k: _to_cpu(a) for k, a in acts.items()} if keep else dict(acts)
+    if first.device.type != "cuda":
+        return None
+    done = torch.cuda.Event()
+    done.record()
+    return done
+
+
+def _to_cpu(acts: torch.Tensor) -> torch.Tensor:
+    """A copy on the CPU, layout kept; from a GPU into pinned memory without blocking."""
+    if acts.device.type == "cpu":
+        return acts
+    if acts.device.type != "cuda":
+        return acts.cpu()
+    host = torch.empty_like(acts, device="cpu", pin_memory=True)
+    return host.copy_(acts, non_blocking=True)
+
+
+def _consume(batch: Batch, copied: Any, consumers: Sequence[Callable[[Batch], None]], bar) -> None:
+    if copied is not None:
+        copied.synchronize()
+    for consume in consumers:
+        consume(batch)
+    bar.update(1)
+
+
 def scan(
     models: Mapping[str, Model],
     dataset,
@@ -131,7 +166,9 @@ def scan(
     """Forward every batch once through each model, probing `layers`, and hand it to consumers.
 
     The batch goes to the models' device; consumers get the activations on the CPU, where the
-    exact statistics accumulate (counts, not floats, so the device never changes a result).
+    exact statistics accumulate (counts, not floats, so the device never changes a result). On
+    a GPU the next batch's forward is launched before the last batch is consumed, so the two
+    overlap; consumers still see batches in order, one at a time.
 
     Returns the number of batches seen (including skipped ones before `start_batch`).
     """
@@ -143,21 +180,18 @@ def scan(
     for m in models.values():
         prepare(m)
     bar = progress_bar(total, desc, progress, initial=start_batch)
+    pending: tuple[Batch, Any] | None = None
     try:
         for probe in probes.values():
             probe.__enter__()
         for number, indices, items in batches(dataset, batch_size, start_batch, workers):
-            images = stack_images(items)
-            batch = Batch(number, indices, items, images)
-            x = to_float(first.to_device(images)).contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), prec.autocast(precision, device):
-                for key, model in models.items():
-                    probes[key](model.input_spec.normalize(x))
-                    acts = probes[key].activations.items()
-                    batch.acts[key] = {k: a.cpu() for k, a in acts} if consumers else dict(acts)
-            for consume in consumers:
-                consume(batch)
-            bar.update(1)
+            batch = Batch(number, indices, items, stack_images(items))
+            copied = _forward(models, probes, batch, precision, bool(consumers))
+            if pending is not None:  # on a GPU this batch's forward runs while the last is consumed
+                _consume(*pending, consumers, bar)
+            pending = (batch, copied)
+        if pending is not None:
+            _consume(*pending, consumers, bar)
         if device.type == "cuda":
             torch.cuda.synchronize(device)  # the last batches' kernels count in the caller's timing
     finally:

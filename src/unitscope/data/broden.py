@@ -34,7 +34,8 @@ class BrodenItem:
 
     image: 3xHxW uint8, as decoded (`imageio.to_float` gives [0, 1] floats; the scan converts
     whole batches on the model's device).
-    labels[cat]: LongTensor [P, sh, sw] of global label numbers (0 = none), one plane per PNG
+    labels[cat]: int32 tensor [P, sh, sw] of global label numbers (0 = none; R + 256 G of the
+    PNG, so int32 holds any), one plane per PNG
     listed for the category (P may be 0). whole[cat]: whole-image label numbers.
     """
 
@@ -264,7 +265,7 @@ class BrodenDataset(torch.utils.data.Dataset):
         labels = {}
         for cat in self.categories:
             planes = [self._read_png(name, row, where) for name in row.pngs[cat]]
-            stack = np.stack(planes) if planes else np.zeros((0, row.sh, row.sw), np.int64)
+            stack = np.stack(planes) if planes else np.zeros((0, row.sh, row.sw), np.int32)
             labels[cat] = torch.from_numpy(stack)
         whole = {cat: list(row.whole[cat]) for cat in self.categories}
         return BrodenItem(image, row.image, labels, whole, i, row.split)
@@ -283,7 +284,7 @@ class BrodenDataset(torch.utils.data.Dataset):
                 f"segmentation '{path}' is {array.shape[1]}x{array.shape[0]}, but index.csv "
                 f"says sw x sh = {row.sw}x{row.sh} {where}"
             )
-        numbers = array[..., 0].astype(np.int64) | (array[..., 1].astype(np.int64) << 8)
+        numbers = array[..., 0].astype(np.int32) | (array[..., 1].astype(np.int32) << 8)
         known = self._pixel_known
         if int(numbers.max()) >= len(known) or not known[numbers].all():
             values = np.unique(numbers)

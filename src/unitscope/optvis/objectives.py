@@ -8,6 +8,7 @@ the union of its parts' layers, which is all the runner hooks (captum's optim de
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -85,7 +86,8 @@ def _combine(a: Objective, b: Objective | float | torch.Tensor, op, sym: str) ->
     if isinstance(b, torch.Tensor):
         label = f"tensor{tuple(b.shape)}"
         batch = a.batch or (b.numel() if b.dim() == 1 and b.numel() > 1 else None)
-        return Objective(lambda acts: op(a.fn(acts), b.to(_device(acts))), a.layers,
+        moved: dict[torch.device, torch.Tensor] = {}  # one copy per device, not one per step
+        return Objective(lambda acts: op(a.fn(acts), _on(b, _device(acts), moved)), a.layers,
                          f"{a.name} {sym} {label}", batch)
     if isinstance(b, (int, float)):
         return Objective(lambda acts: op(a.fn(acts), float(b)), a.layers,
@@ -97,14 +99,29 @@ def _device(acts: Acts) -> torch.device:
     return next(iter(acts.values())).device
 
 
+def _on(tensor: torch.Tensor, device: torch.device, moved: dict[torch.device, torch.Tensor]) -> torch.Tensor:
+    """`tensor` on `device`, copied there once: a copy to a GPU in every step would block it."""
+    if device not in moved:
+        moved[device] = tensor.to(device)
+    return moved[device]
+
+
 def _index(channels: Index, n: int, device: torch.device) -> torch.Tensor:
     """Per-element channel indices: one int for all elements, or one per element."""
-    idx = torch.as_tensor(channels, dtype=torch.long, device=device).reshape(-1)
+    key = tuple(torch.as_tensor(channels).reshape(-1).tolist())
+    idx = _indices(key, device)
     if idx.numel() == 1:
         return idx.expand(n)
     if idx.numel() != n:
         raise BadInputError(f"objective has {idx.numel()} per-element channels but the batch has {n}")
     return idx
+
+
+@functools.lru_cache(maxsize=256)
+def _indices(channels: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Channel indices as a tensor on `device`, made once (see `_on`)."""
+    with torch.inference_mode(False):
+        return torch.tensor(channels, dtype=torch.long, device=device)
 
 
 def _batch(channels: Index) -> int | None:
@@ -194,7 +211,7 @@ def direction(
             gen = torch.Generator().manual_seed(seed)
             v = torch.randn(act.shape[1], generator=gen)
             state["v"] = v / v.norm()
-        v = state["v"].to(act.device)
+        v = state["v"] = state["v"].to(act.device)  # kept there: one copy, not one per step
         v = v.expand(act.shape[0], -1) if v.dim() == 1 else v
         if v.shape != act.shape[:2]:
             raise BadInputError(

@@ -35,6 +35,7 @@ class ImageParam:
     fft: bool
     decorrelate: bool
     scale: torch.Tensor | None = None
+    color: torch.Tensor = COLOR_MATRIX  # on the parameter's device, so no step copies it there
 
     @property
     def params(self) -> list[torch.Tensor]:
@@ -44,7 +45,7 @@ class ImageParam:
         """The unbounded image before the sigmoid (colours mixed when decorrelated)."""
         raw = self.raw
         if self.decorrelate:  # linear in colour, so mixing the (half-size) spectrum is the same
-            raw = _mix(raw)
+            raw = _mix(raw, self.color)
         if not self.fft:
             return raw
         spectrum = torch.view_as_complex(raw) * self.scale  # scale includes Lucid's / 4
@@ -55,9 +56,9 @@ class ImageParam:
         return torch.sigmoid(self.spatial())
 
 
-def _mix(t: torch.Tensor, matrix: torch.Tensor = COLOR_MATRIX) -> torch.Tensor:
+def _mix(t: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Apply a 3x3 colour matrix to dim 1 (`t @ M.T` per pixel) as one batched matmul."""
-    return (matrix.to(t) @ t.reshape(t.shape[0], 3, -1)).view(t.shape)
+    return (matrix.to(dtype=t.dtype) @ t.reshape(t.shape[0], 3, -1)).view(t.shape)
 
 
 def image_param(
@@ -84,6 +85,7 @@ def image_param(
     else:
         raw = _invert(param, _init_batch(init, batch, size))
     param.raw = place(raw).detach().requires_grad_(True)
+    param.color = place(COLOR_MATRIX)
     return param
 
 
