@@ -14,7 +14,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -82,12 +82,13 @@ class Settings:
                 if f.metadata.get("option", Option("")).fingerprint}
 
     @classmethod
-    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        """One argument per CLI field, help and default taken from the dataclass."""
+    def add_arguments(cls, parser: argparse.ArgumentParser, skip: Collection[str] = ()) -> None:
+        """One argument per CLI field, help and default taken from the dataclass; fields named in
+        `skip` are left out (another settings class of the same command defines them)."""
         hints = _hints(cls)
         for f in dataclasses.fields(cls):
             spec = f.metadata.get("option")
-            if spec is not None and spec.cli:
+            if spec is not None and spec.cli and f.name not in skip:
                 _add_argument(parser, f, spec, hints[f.name])
 
     @classmethod

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 import warnings
@@ -71,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("unitscope: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `unitscope layers MODEL | head`: the reader has all it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaced for the interpreter's exit flush
+        return 0
     return int(code or 0)
 
 

@@ -4,6 +4,7 @@ one shape (`VerbCommand`)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,7 +62,8 @@ class VerbCommand:
         add_model_arguments(parser)
         if self.data is not None:
             parser.add_argument("data", metavar=self.data[0], help=self.data[1])
-        self.settings.add_arguments(parser)
+        shared = {f.name for f in dataclasses.fields(ModelSource)}  # e.g. one --seed for both
+        self.settings.add_arguments(parser, skip=shared)
         if self.extra_arguments is not None:
             self.extra_arguments(parser)
         add_out_argument(parser)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..models.source import ModelSource
 from ..models.tracing import LayersSettings, trace_layers
-from ._common import add_model_arguments, model_from_args
+from ._common import add_model_arguments
 
 VERB = "layers"
-HELP = "list every hookable module with its output shape and channel count"
+HELP = "list every hookable module with its output shape and channel count (no weights are read)"
 ORDER = 10
 
 
@@ -19,7 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = LayersSettings.from_args(args)
-    model = model_from_args(args)
+    source = ModelSource.from_args(args)
+    if not str(source.model).endswith((".pt", ".pth", ".ckpt")):
+        source = source.replace(weights="none")  # shapes do not depend on weights: nothing to read
+    model = source.load()
     rows = trace_layers(model, settings.size)
     width = max(len(r.name) for r in rows)
     kind_w = max(len(r.kind) for r in rows)

@@ -1,6 +1,7 @@
 """Loading models by spec and describing their inputs and layers."""
 
-from .loading import load_model, read_state_dict
+from .checkpoints import read_state_dict
+from .loading import load_model
 from .spec import InputSpec, Model
 from .toy import TOY_LAYERS, ToyNet
 from .tracing import LayerInfo, trace_layers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -13,9 +14,11 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..errors import CheckpointError, UnknownModelError, closest
+from .checkpoints import load_state, read_state_dict
 from .spec import InputSpec, Model
 from .toy import TOY_MEAN, TOY_SIZE, TOY_STD, ToyNet
 from .tracing import hookable_names
+from .weights import check_available, seeded
 
 TOY_WEIGHTS = "toy.pt"
 
@@ -26,60 +29,38 @@ def load_model(
     arch: str | None = None,
     device: str | torch.device | None = "auto",
     input_spec: InputSpec | None = None,
+    seed: int = 0,
+    allow_download: bool = False,
 ) -> Model:
     """Build a `Model` in eval mode from a spec.
 
     spec: "toy"; a torchvision name ("resnet18"; weights "DEFAULT", None or a state_dict path);
     "timm:NAME" (if timm is installed); a checkpoint path with `arch=`; "package.module:factory";
     or an `nn.Module`. `device`: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda:N", "mps".
+    Random weights (weights=None) are drawn from `seed`; published weights come from the local
+    cache, and are downloaded only with `allow_download`.
     """
     if isinstance(spec, nn.Module):
         model = Model(spec, input_spec or InputSpec(), type(spec).__name__, hookable_names(spec))
     elif isinstance(spec, str) and spec.endswith((".pt", ".pth", ".ckpt")) and arch:
-        model = load_model(arch, weights=spec, device=device, input_spec=input_spec)
-    elif spec == "toy":
-        model = _load_toy(weights)
-    elif isinstance(spec, str) and ":" in spec and not spec.startswith("timm:"):
-        model = _load_factory(spec)
-    elif isinstance(spec, str) and spec.startswith("timm:"):
-        model = _load_timm(spec[5:], weights)
+        model = load_model(arch, weights=spec, device=device, input_spec=input_spec, seed=seed)
     else:
-        model = _load_torchvision(str(spec), weights)
+        with seeded(seed):
+            model = _build(str(spec), weights, allow_download)
     if input_spec is not None:
         model.input_spec = input_spec
     model.module.eval().to(resolve_device(device))
     return model
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a state_dict safely (weights_only); unwrap {'state_dict': ...} / {'model': ...}."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist; give the path to a .pt state_dict")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or unsafe files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"cannot read checkpoint '{path}': {first[:200]}") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise CheckpointError(f"checkpoint '{path}' holds no state_dict (found {type(state).__name__})")
-    return state
-
-
-def load_state(module: nn.Module, path: str | Path) -> None:
-    """Load a checkpoint into `module`, explaining a mismatch in one line."""
-    state = read_state_dict(path)
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())[:240]
-        raise CheckpointError(
-            f"checkpoint '{path}' does not fit {type(module).__name__}: {detail}"
-        ) from None
+def _build(spec: str, weights: str | Path | None, allow_download: bool) -> Model:
+    if spec == "toy":
+        return _load_toy(weights)
+    if ":" in spec and not spec.startswith("timm:"):
+        return _load_factory(spec)
+    if spec.startswith("timm:"):
+        return _load_timm(spec[5:], weights, allow_download)
+    return _load_torchvision(spec, weights, allow_download)
 
 
 def _load_toy(weights: str | Path | None) -> Model:
@@ -118,6 +99,9 @@ def _load_factory(spec: str) -> Model:
         factory = getattr(importlib.import_module(mod_name), attr)
     except (ImportError, AttributeError) as exc:
         raise UnknownModelError(f"cannot import '{spec}': {exc}; write 'package.module:factory'") from None
+    if not callable(factory):
+        raise UnknownModelError(f"'{spec}' is a {type(factory).__name__}, not a function that builds a "
+                                "model; write 'package.module:factory' naming a callable")
     module = factory()
     if isinstance(module, Model):
         return module
@@ -128,7 +112,7 @@ def _load_factory(spec: str) -> Model:
     return Model(module, input_spec, spec, hookable_names(module))
 
 
-def _load_torchvision(name: str, weights: str | Path | None) -> Model:
+def _load_torchvision(name: str, weights: str | Path | None, allow_download: bool) -> Model:
     import torchvision.models as tvm
 
     names = tvm.list_models(module=tvm)
@@ -141,6 +125,7 @@ def _load_torchvision(name: str, weights: str | Path | None) -> Model:
     default = enum.DEFAULT
     if weights == "DEFAULT" or (isinstance(weights, str) and weights in enum.__members__):
         chosen = default if weights == "DEFAULT" else enum[weights]
+        check_available(name, chosen, allow_download)
         module = tvm.get_model(name, weights=chosen)
         meta_weights = chosen
     else:
@@ -168,7 +153,7 @@ def _spec_from_weights(weights: Any) -> InputSpec:
     return InputSpec(int(size), mean, std)
 
 
-def _load_timm(name: str, weights: str | Path | None) -> Model:
+def _load_timm(name: str, weights: str | Path | None, allow_download: bool) -> Model:
     try:
         import timm
     except ImportError:
@@ -176,9 +161,29 @@ def _load_timm(name: str, weights: str | Path | None) -> Model:
     if name not in timm.list_models():
         near = ", ".join(closest(name, timm.list_models()))
         raise UnknownModelError(f"unknown timm model '{name}'; closest: {near}")
-    module = timm.create_model(name, pretrained=weights == "DEFAULT")
+    module = _timm_module(timm, name, weights == "DEFAULT", allow_download)
     if weights not in (None, "DEFAULT"):
         load_state(module, weights)
     cfg = timm.data.resolve_data_config({}, model=module)
     spec = InputSpec(int(cfg["input_size"][-1]), tuple(cfg["mean"]), tuple(cfg["std"]))
     return Model(module, spec, f"timm:{name}", hookable_names(module))
+
+
+def _timm_module(timm: Any, name: str, pretrained: bool, allow_download: bool):
+    """timm's model; its published weights from the Hugging Face cache only, unless downloads are
+    allowed (HF_HUB_OFFLINE makes the hub read its cache and fail instead of fetching)."""
+    if not pretrained or allow_download:
+        return timm.create_model(name, pretrained=pretrained)
+    saved = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        return timm.create_model(name, pretrained=True)
+    except Exception as exc:  # noqa: BLE001 - the hub raises many types when the file is not cached
+        raise CheckpointError(
+            f"timm:{name}: its weights are not in the local Hugging Face cache ({type(exc).__name__}); "
+            "give --weights PATH, --weights none or --allow-download") from None
+    finally:
+        if saved is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = saved
