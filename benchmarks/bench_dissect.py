@@ -14,12 +14,14 @@ subprocess, VmHWM), which should not grow with N. Goal: unitscope >= 0.9x bare f
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -207,6 +209,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a Broden-format directory (default: concept world)")
     parser.add_argument("--no-reference", action="store_true", help="skip the store-everything run")
     parser.add_argument("--rss-child", nargs=2, metavar=("MODEL", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--peer-load", action="store_true",
+                        help="run everything while two busy processes load the CPU (a shared machine)")
     parser.add_argument("--trends", type=Path, metavar="OUT",
                         help="dissect toy conv1-5 over 2000 concept-world images into OUT and print trends")
     args = parser.parse_args()
@@ -217,6 +221,28 @@ def main() -> None:
         rss_child(args.rss_child[0], str(args.data), int(args.rss_child[1]), args.batch_size, args.scratch)
         return
     data = world(args.data, min(args.images, 500))
+    with peers(2 if args.peer_load else 0):
+        throughput(args, data)
+
+
+@contextlib.contextmanager
+def peers(count: int) -> Iterator[None]:
+    """`count` background processes that keep a core each busy (pure Python arithmetic, like
+    another user's job), stopped when the block ends."""
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: sum(i * i for i in range(10000))"])
+            for _ in range(count)]
+    if busy:
+        print(f"peer load: {count} busy processes", flush=True)
+    try:
+        yield
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+
+
+def throughput(args: argparse.Namespace, data: Path) -> None:
+    """Bare forward vs unitscope (and the store-everything reference, and peak RSS) per model."""
     print(f"torch threads {torch.get_num_threads()}, data {data}, {args.images} images, "
           f"batch {args.batch_size}, best of {args.repeat} alternating runs, device {args.device}, "
           f"workers {'auto' if args.workers is None else args.workers}")

@@ -40,9 +40,17 @@ def test_dissect_cli_writes_the_contract(world, tmp_path, capsys):
     assert manifest["model"] == "toy"
     entry = manifest["verbs"]["dissect"]
     assert entry["tally"] == ["dissect/conv1/tally.csv", "dissect/conv5/tally.csv"]
+    assert entry["units_csv"] == ["dissect/conv1/units.csv", "dissect/conv5/units.csv"]
     header = (out / entry["tally"][0]).read_text().splitlines()[0].split(",")
     assert header[:4] == ["unit", "category", "label", "score"]
     assert "color-iou" in header and "scene-label" in header
+    lines = (out / entry["tally"][1]).read_bytes().decode().split("\r\n")
+    units = sorted(int(line.split(",")[0]) for line in lines[1:] if line)
+    assert units == list(range(1, len(units) + 1))  # NetDissect-Lite counts units from 1
+    assert "-c," in (out / entry["tally"][1]).read_text()  # and keeps label.csv's colour names (red-c)
+    table = (out / entry["units_csv"][1]).read_text().splitlines()
+    assert table[0].startswith("unit,address,category,label,score,detector,threshold,")
+    assert sorted(int(line.split(",")[0]) for line in table[1:]) == [u - 1 for u in units]
     assert all((out / c).is_file() for c in entry["charts"])
     assert not (out / "dissect" / ".work").exists()
 

@@ -72,10 +72,11 @@ def reference_iou(model, dataset: MemoryBroden, layer: str, quantile: float, neg
 
 
 def _tally_iou(out, layer: str, negative: bool = False) -> dict[tuple[int, str], float]:
-    """All per-category IoUs from tally.csv, keyed by (unit, category)."""
+    """All per-category IoUs from units.csv (0-based units, every category labelled), keyed by
+    (unit, category)."""
     import csv
 
-    path = out / "dissect" / layer / ("tally_negative.csv" if negative else "tally.csv")
+    path = out / "dissect" / layer / ("units_negative.csv" if negative else "units.csv")
     rows = list(csv.DictReader(open(path)))
     return {(int(r["unit"]), cat): (r[f"{cat}-label"], float(r[f"{cat}-iou"]))
             for r in rows for cat in CATEGORIES if f"{cat}-iou" in r}
@@ -121,8 +122,9 @@ def test_a_loading_process_gives_the_same_tally_as_loading_in_process(tmp_path):
     for workers in (0, 1):
         dissect(model, data, tmp_path / f"w{workers}", layers="conv2", quantile=0.05, precision="fp32",
                 batch_size=5, workers=workers)
-    tallies = [(tmp_path / f"w{w}" / "dissect" / "conv2" / "tally.csv").read_text() for w in (0, 1)]
-    assert tallies[0] == tallies[1] and tallies[0].count("\n") == 5
+    for name in ("tally.csv", "units.csv"):
+        tallies = [(tmp_path / f"w{w}" / "dissect" / "conv2" / name).read_text() for w in (0, 1)]
+        assert tallies[0] == tallies[1] and tallies[0].count("\n") == 5
 
 
 # ---- planted detectors (helpers.nets.planted_detectors on helpers.broden.planted_broden) -------
@@ -140,7 +142,8 @@ def test_planted_detectors_get_their_concepts(tmp_path):
     assert layer["unique_detectors"]["distinct_top_labels"] == 3
     assert layer["detectors_per_category"]["color"] == 1
     manifest = json.loads((tmp_path / "manifest.json").read_text())["verbs"]["dissect"]
-    files = [manifest["json"], *manifest["tally"], *manifest["charts"], *units["features:0"]["top_images"]]
+    files = [manifest["json"], *manifest["tally"], *manifest["units_csv"], *manifest["charts"],
+             *units["features:0"]["top_images"]]
     for rel in files:
         assert (tmp_path / rel).is_file(), rel
     assert not (tmp_path / "dissect" / ".work").exists()
@@ -183,13 +186,15 @@ def test_bf16_gives_the_same_planted_labels(tmp_path):
 
 # ---- the result: tables, files, settings ---------------------------------------------------------
 
-def test_to_pandas_is_the_tally_csv_and_files_are_what_the_run_wrote(tmp_path):
+def test_to_pandas_is_the_units_csv_and_files_are_what_the_run_wrote(tmp_path):
     import pandas as pd
 
     result = dissect(tiny_model(), random_broden(n=10, seed=8), tmp_path, layers="conv1,conv2", batch_size=4,
                      negative=True, baseline="random", top_k=2)
     for layer in ("conv1", "conv2"):
         pd.testing.assert_frame_equal(result.to_pandas(layer),
+                                      pd.read_csv(tmp_path / "dissect" / layer / "units.csv"))
+        pd.testing.assert_frame_equal(result.to_pandas(layer, netdissect=True),
                                       pd.read_csv(tmp_path / "dissect" / layer / "tally.csv"))
     table = result.to_pandas()
     assert table.columns[0] == "layer" and table.layer.tolist() == ["conv1"] * 6 + ["conv2"] * 4
@@ -201,7 +206,7 @@ def test_to_pandas_is_the_tally_csv_and_files_are_what_the_run_wrote(tmp_path):
     assert sorted(result.files) == written and result.files[0] == tmp_path / "dissect" / "dissect.json"
     suffixes = {p.suffix for p in result.files}
     assert suffixes == {".json", ".csv", ".png", ".jpg"}
-    assert len([p for p in result.files if p.suffix == ".csv"]) == 8  # 2 layers x sign x model/baseline
+    assert len([p for p in result.files if p.suffix == ".csv"]) == 16  # 2 tables x 2 layers x sign x baseline
     assert len([p for p in result.files if p.suffix == ".jpg"]) == 10  # one strip per unit of the model
 
 
@@ -273,7 +278,7 @@ def test_killed_run_resumes_to_identical_tally(tmp_path, caplog):
         dissect(model, data, killed, resume=True, **common)
     assert [r.getMessage() for r in caplog.records] == ["dissect: resuming from batch 4 of pass 1"]
     for layer in ("conv1", "conv2"):
-        for name in ("tally.csv", "tally_negative.csv"):
+        for name in ("tally.csv", "tally_negative.csv", "units.csv", "units_negative.csv"):
             assert (killed / "dissect" / layer / name).read_bytes() == \
                 (clean / "dissect" / layer / name).read_bytes()
     a = json.loads((clean / "dissect" / "dissect.json").read_text())
@@ -306,7 +311,7 @@ def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, mo
     dissect(model, data, tmp_path / "killed", resume=True, **common)
     files = sorted(p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean" / "dissect").rglob("*")
                    if p.suffix in (".csv", ".jpg"))
-    assert len(files) == 5
+    assert len(files) == 6  # tally.csv, units.csv, 4 strips
     for rel in files:
         assert (tmp_path / "killed" / rel).read_bytes() == (tmp_path / "clean" / rel).read_bytes(), rel
 
@@ -394,6 +399,7 @@ def test_baseline_and_rotation_sections(tmp_path):
     assert set(result["baseline_random"]["layers"]) == {"conv2"}
     assert [e["alpha"] for e in result["rotation"]] == [0.0, 0.5, 1.0]
     assert (tmp_path / "dissect" / "baseline_random" / "conv2" / "tally.csv").is_file()
+    assert (tmp_path / "dissect" / "baseline_random" / "conv2" / "units.csv").is_file()
     assert (tmp_path / "dissect" / "rotation.png").is_file()
     assert list(result.to_pandas().layer.unique()) == ["conv2"]  # the baseline is not in the table
 

@@ -50,6 +50,7 @@ def test_examples_rank_by_planted_redness(tmp_path):
     assert [e["source"] for e in red["top"]] == ["img_09.png", "img_08.png", "img_07.png"]
     assert [e["source"] for e in red["bottom"]] == ["img_00.png", "img_01.png", "img_02.png"]
     assert red["top"][0]["value"] > red["top"][1]["value"] > red["top"][2]["value"]
+    assert red["bottom_layer"] == "conv1.0" and red["after_relu"] == "conv1.1"  # grey: ties at 0 there too
     rf = receptive_field(model, "conv1", 48)
     for e in red["top"]:
         sx, sy = squares[e["source"]]
@@ -192,3 +193,55 @@ def test_cli_old_k_spelling_sets_top_k(tmp_path, capsys):
     assert saved["k"] == 2 and saved["settings"]["top_k"] == 2 and saved["settings"]["batch_size"] == 2
     assert len(saved["units"]["conv1:0"]["top"]) == 2
     assert "examples: 1 units in" in capsys.readouterr().out
+
+
+def red_minus_green():
+    """`conv`: ReLU(red - green) after a 1x1 convolution (`conv.0`), for 24 px inputs; it is 0 on
+    grey and on anything greener than red, where only `conv.0` still tells the images apart."""
+    from torch import nn
+
+    from helpers.nets import pointwise, sequential
+
+    return sequential(24, conv=nn.Sequential(pointwise([[1.0, -1.0, 0.0]]), nn.ReLU()))
+
+
+def colour_folder(root) -> None:
+    """Grey 24 px images with an 8 px square: img_00-03 red (strongest first), img_04-07 green
+    (weakest first), so the greenest images have the highest indices."""
+    for i in range(8):
+        img = np.full((24, 24, 3), 128, np.uint8)
+        level = 120 - 25 * i if i < 4 else 20 + 25 * (i - 4)
+        img[8:16, 8:16] = (128 + level, 128 - level, 128) if i < 4 else (128 - level, 128 + level, 128)
+        Image.fromarray(img).save(root / f"img_{i:02d}.png")
+
+
+def colour_examples(tmp_path, unit: str, top_k: int) -> dict:
+    """The examples entry of `unit` of the red-minus-green net over `colour_folder`."""
+    data = tmp_path / "data"
+    data.mkdir()
+    colour_folder(data)
+    settings = ExamplesSettings(units=[unit], top_k=top_k, batch_size=4, precision="fp32")
+    return examples.run(red_minus_green(), data, settings, tmp_path / "run", progress=False)["units"][unit]
+
+
+def test_bottom_examples_after_a_relu_rank_the_relu_input(tmp_path):
+    entry = colour_examples(tmp_path, "conv:0", 3)
+    assert [e["source"] for e in entry["top"]] == ["img_00.png", "img_01.png", "img_02.png"]
+    # On the ReLU output every green image is a tie at 0 (the lowest indices would win);
+    # its input ranks the greenest first, by the most negative value anywhere in the image.
+    assert [e["source"] for e in entry["bottom"]] == ["img_07.png", "img_06.png", "img_05.png"]
+    values = [e["value"] for e in entry["bottom"]]
+    assert values[0] < values[1] < values[2] < 0
+    assert all(8 <= e["x"] < 16 and 8 <= e["y"] < 16 for e in entry["bottom"])  # inside the square
+    assert entry["bottom_layer"] == "conv.0" and entry["after_relu"] == "conv.1"
+    saved = json.loads((tmp_path / "run/examples/examples.json").read_text())
+    assert saved["units"]["conv:0"] == entry
+    thumb = np.asarray(Image.open(tmp_path / "run" / entry["bottom"][0]["thumb"]), dtype=int)
+    assert thumb[12, 12].sum() > thumb[2, 2].sum() + 60  # the overlay lights the green square
+
+
+def test_bottom_examples_of_a_layer_not_after_a_relu_stay_on_it(tmp_path):
+    entry = colour_examples(tmp_path, "conv.0:0", 2)
+    assert entry["bottom_layer"] == "conv.0" and entry["after_relu"] is None
+    # ranked by the spatial max, as before: every green image's max is the grey background's 0
+    assert [e["source"] for e in entry["bottom"]] == ["img_04.png", "img_05.png"]

@@ -182,3 +182,59 @@ def test_explore_result_lists_every_unit_page_and_escapes_labels(fake_run):
     assert SCRIPT_LABEL in set(table["label"])
     html = result._repr_html_()
     assert SCRIPT_LABEL not in html and "&lt;script&gt;" in html
+
+
+def _note(page: str, kind: str) -> str | None:
+    """The text of the page's ReLU note for `kind` ('negative' or 'bottom'), or None."""
+    found = re.search(rf'<p class="note relu-note {kind}-note">(.*?)</p>', page, re.S)
+    return found.group(1) if found else None
+
+
+def test_unit_pages_say_where_a_negative_and_the_bottom_examples_were_read(fake_run):
+    hostile = "<b>relu</b>"
+    visual = json.loads((fake_run / "visualize/visualize.json").read_text())
+    read = {"conv5:1": ("conv5.0", "conv5.1"), "conv5:2": ("conv5", hostile)}  # conv5:0: an older run
+    for row in visual["units"]:
+        if row["unit"] in read and row["sign"] == "negative":
+            row["objective_layer"], row["after_relu"] = read[row["unit"]]
+    write_json_atomic(fake_run / "visualize/visualize.json", visual)
+    found = json.loads((fake_run / "examples/examples.json").read_text())
+    for unit, (layer, relu) in read.items():
+        found["units"][unit].update(bottom_layer=layer, after_relu=relu)
+    write_json_atomic(fake_run / "examples/examples.json", found)
+    site = build_site(fake_run).parent
+    before = (site / "units/conv5/1.html").read_text()
+    assert _note(before, "negative") == \
+        "negative: optimized on conv5.0, before the ReLU (conv5.1 outputs a flat 0 there)"
+    assert _note(before, "bottom").startswith(
+        "bottom: ranked by the minimum of conv5.0, before the ReLU (conv5.1)")
+    order = [before.index(text) for text in ("negative-note", "Bottom dataset examples", "bottom-note")]
+    assert order == sorted(order)  # each note next to what it explains
+    fallback = (site / "units/conv5/2.html").read_text()
+    assert _note(fallback, "negative").startswith(
+        "negative: optimized on conv5 itself, after the ReLU &lt;b&gt;relu")
+    assert "ties at 0 are likely" in _note(fallback, "bottom") and hostile not in fallback
+    old = (site / "units/conv5/0.html").read_text()
+    assert "relu-note" not in old and "Bottom dataset examples" in old  # no keys: as before
+
+
+def test_a_real_run_after_a_relu_says_so(tmp_path):
+    from PIL import Image
+    from torch import nn
+
+    from helpers.nets import pointwise, sequential
+    from unitscope import examples
+    from unitscope.optvis import VisualizeSettings, run
+
+    model = sequential(24, conv=nn.Sequential(pointwise([[1.0, -1.0, 0.0]]), nn.ReLU()))
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, colour in enumerate([(200, 60, 60), (60, 200, 60), (128, 128, 128)]):
+        Image.new("RGB", (24, 24), colour).save(data / f"{i}.png")
+    out = tmp_path / "run"
+    settings = VisualizeSettings(units=("conv:0",), negative=True, steps=2, size=24)
+    run(model, None, settings, out, progress=False)
+    examples.run(model, data, examples.ExamplesSettings(units=["conv:0"], top_k=1), out, progress=False)
+    page = (build_site(out).parent / "units/conv/0.html").read_text()
+    assert _note(page, "negative").startswith("negative: optimized on conv.0, before the ReLU (conv.1")
+    assert _note(page, "bottom").startswith("bottom: ranked by the minimum of conv.0, before the ReLU")

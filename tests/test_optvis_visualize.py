@@ -64,7 +64,7 @@ def test_result_table_files_and_notebook_view(tmp_path):
     saved = json.loads((tmp_path / "visualize/visualize.json").read_text())
     table = result.to_pandas()
     assert list(table.columns) == ["unit", "layer", "channel", "sign", "variant", "objective",
-                                   "activation", "position", "image"]
+                                   "activation", "position", "objective_layer", "after_relu", "image"]
     assert table.to_dict("records") == saved["units"]  # one row per image, same values
     pngs = {tmp_path / e["image"] for e in saved["units"]}
     sheets = {tmp_path / s for s in saved["sheets"]}
@@ -250,3 +250,67 @@ def test_cli_help_shows_each_default_once(capsys):
     text = help_text(capsys, "visualize")
     assert text.count("(default 512)") == 1 and "--batch-size" in text
     assert "--no-transforms" in text and "--batch " not in text  # the old spelling is hidden
+
+
+def red_minus_green():
+    """`conv`: ReLU(red - green) after a 1x1 convolution (`conv.0`), then a pool; 24 px inputs.
+
+    Its negative is flat at 0 wherever green >= red: only `conv.0` says "greener is lower".
+    """
+    from torch import nn
+
+    from helpers.nets import pointwise, sequential
+
+    return sequential(24, conv=nn.Sequential(pointwise([[1.0, -1.0, 0.0]]), nn.ReLU()),
+                      pool=nn.AdaptiveAvgPool2d(1), flat=nn.Flatten())
+
+
+def test_negative_after_a_relu_is_optimized_before_it(tmp_path):
+    settings = VisualizeSettings(units=("conv:0",), negative=True, steps=48, size=24, lr=0.1)
+    result = run(red_minus_green(), None, settings, tmp_path, progress=False)
+    by_sign = {e["sign"]: e for e in result["units"]}
+    assert by_sign["negative"]["objective_layer"] == "conv.0"
+    assert by_sign["positive"]["objective_layer"] == "conv"
+    assert by_sign["negative"]["after_relu"] == by_sign["positive"]["after_relu"] == "conv.1"
+    neg = np.asarray(Image.open(tmp_path / by_sign["negative"]["image"]), dtype=float)
+    # optimizing the flat ReLU output stops as soon as green >= red (about 9 levels here)
+    assert neg[..., 1].mean() > neg[..., 0].mean() + 30
+    assert by_sign["negative"]["objective"] > 0.2  # -(red - green) on conv.0, well above 0
+    assert by_sign["negative"]["activation"] < 0.01  # the unit itself: (almost) flat at 0
+    table = result.to_pandas().set_index("sign")
+    assert table.loc["negative", "objective_layer"] == "conv.0"
+    assert table.loc["positive", "objective_layer"] == "conv"
+
+
+def test_toy_negative_reads_the_convolution_before_the_relu(tmp_path):
+    from helpers.nets import toy
+
+    data = run(toy(), None, fast(["conv5:1", "fc8:0"], negative=True, steps=1, size=32), tmp_path,
+               progress=False)
+    layers = {(e["unit"], e["sign"]): (e["objective_layer"], e["after_relu"]) for e in data["units"]}
+    assert layers == {("conv5:1", "positive"): ("conv5", "conv5.1"),
+                      ("conv5:1", "negative"): ("conv5.0", "conv5.1"),
+                      ("fc8:0", "positive"): ("fc8", None), ("fc8:0", "negative"): ("fc8", None)}
+
+
+def test_diverse_negatives_after_a_relu_differ(tmp_path):
+    settings = fast("conv:0", negative=True, diversity=1.0, variants=2)
+    data = run(red_minus_green(), None, settings, tmp_path, progress=False)
+    negative = [e for e in data["units"] if e["sign"] == "negative"]
+    assert len(negative) == 2 and {e["objective_layer"] for e in negative} == {"conv.0"}
+    negatives = sorted(e["image"] for e in negative)
+    assert not np.array_equal(*(np.asarray(Image.open(tmp_path / p)) for p in negatives))
+
+
+def test_without_a_module_before_the_relu_the_negative_stays_on_the_layer_and_says_so(tmp_path, caplog):
+    import torchvision
+
+    from unitscope.models import InputSpec, load_model
+
+    model = load_model(torchvision.models.resnet18(), input_spec=InputSpec(32))
+    with caplog.at_level("INFO", logger="unitscope"):
+        data = run(model, None, fast("layer1:0-1", negative=True, steps=1, size=32), tmp_path, progress=False)
+    negative = [e for e in data["units"] if e["sign"] == "negative"]
+    assert [(e["objective_layer"], e["after_relu"]) for e in negative] == [("layer1", "layer1.1.relu")] * 2
+    notes = [r.getMessage() for r in caplog.records if "no single module's output" in r.getMessage()]
+    assert len(notes) == 1 and notes[0].startswith("layer1 is read after the ReLU layer1.1.relu")

@@ -3,7 +3,9 @@
 One streaming pass (scan) feeds per-layer TopK accumulators (by spatial max, maps kept), so
 memory is O(units x k) whatever the dataset size. Each example is saved as a thumbnail with the
 activation map overlaid and as the receptive-field patch around the max position, with the
-receptive field measured from the network (unitscope.receptive_field), not guessed.
+receptive field measured from the network (unitscope.receptive_field), not guessed. A unit read
+after a ReLU is flat 0 at its bottom, so its bottom examples rank the ReLU's input by its spatial
+minimum (models/preactivation.py); the top examples stay on the unit's own layer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .data.images import image_only, open_dataset
 from .errors import BadInputError, BadUnitError, DataError, UnitscopeError
 from .imageio import save_png, to_uint8
 from .models import Model, load_model
+from .models.preactivation import ReluLinks, relu_links
 from .result import Display, Result
 from .rundir import RunDir, default_out, read_json, write_json_atomic
 from .scan import Batch, scan
@@ -89,24 +92,43 @@ def channels_by_layer(units: list[Unit]) -> dict[str, list[int]]:
     return wanted
 
 
-class _Collector:
-    """The scan consumer: per layer, top-k and bottom-k by spatial max, with maps."""
+def bottom_layers(model: Model, layers: list[str]) -> dict[str, str]:
+    """{layer: the layer its bottom examples rank}: the ReLU's input for a layer read after a ReLU
+    (when one module gives it), else the layer itself."""
+    links = relu_links(model)
+    return {layer: links.get(layer, ReluLinks()).pre or layer for layer in layers}
 
-    def __init__(self, wanted: dict[str, list[int]], k: int) -> None:
+
+class _Collector:
+    """The scan consumer: per layer, top-k by spatial max and bottom-k by spatial max (or, on a
+    ReLU's input, by spatial min), with maps."""
+
+    def __init__(self, wanted: dict[str, list[int]], k: int, bottom_of: dict[str, str]) -> None:
         self.wanted = wanted
+        self.bottom_of = bottom_of
         self.index = {layer: torch.tensor(chans) for layer, chans in wanted.items()}
         self.top = {layer: TopK(len(c), k, True, keep_maps=True) for layer, c in wanted.items()}
         self.bottom = {layer: TopK(len(c), k, False, keep_maps=True) for layer, c in wanted.items()}
 
     def __call__(self, batch: Batch) -> None:
-        for layer, acts in batch.acts["model"].items():
-            acts = acts.float()
-            if acts.dim() == 2:
-                acts = acts[:, :, None, None]
-            acts = acts.index_select(1, self.index[layer])
+        recorded = batch.acts["model"]
+        for layer in self.wanted:
+            acts = self._channels(recorded[layer], layer)
             best, where = spatial_extreme(acts)
             self.top[layer].update(best, batch.indices, where, acts)
-            self.bottom[layer].update(best, batch.indices, where, acts)
+            source = self.bottom_of[layer]
+            if source == layer:
+                self.bottom[layer].update(best, batch.indices, where, acts)
+            else:
+                pre = self._channels(recorded[source], layer)
+                worst, where = spatial_extreme(pre, largest=False)
+                self.bottom[layer].update(worst, batch.indices, where, pre)
+
+    def _channels(self, acts: torch.Tensor, layer: str) -> torch.Tensor:
+        acts = acts.float()
+        if acts.dim() == 2:
+            acts = acts[:, :, None, None]
+        return acts.index_select(1, self.index[layer])
 
 
 def _open(data: str | Path | Any, size: int):
@@ -130,11 +152,13 @@ def run(model: Model | str, data: str | Path | Any, settings: ExamplesSettings |
     model = load_model(model) if isinstance(model, str) else model
     wanted = channels_by_layer(model.expand(" ".join(settings.units)))
     dataset = _open(data, model.input_spec.size)
-    collector = _Collector(wanted, settings.top_k)
-    scan({"model": model}, dataset, list(wanted), [collector], settings.batch_size,
+    bottom_of = bottom_layers(model, list(wanted))
+    collector = _Collector(wanted, settings.top_k, bottom_of)
+    layers = list(dict.fromkeys([*wanted, *bottom_of.values()]))
+    scan({"model": model}, dataset, layers, [collector], settings.batch_size,
          precision=settings.precision, workers=settings.workers, progress=progress, desc="examples")
     run_dir = RunDir(default_out(out, model.name))
-    found = _render(run_dir, model, dataset, collector)
+    found = _render(run_dir, model, dataset, collector, relu_links(model))
     path = run_dir.path / "examples" / "examples.json"
     result = {"dataset": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
               "k": settings.top_k, "settings": settings.to_dict(),
@@ -156,27 +180,34 @@ def _previous_units(path: Path, k: int) -> dict[str, Any]:
     return old.get("units", {}) if old.get("k") == k else {}
 
 
-def _render(run_dir: RunDir, model: Model, dataset, collector: _Collector) -> dict[str, Any]:
+def _render(run_dir: RunDir, model: Model, dataset, collector: _Collector,
+            links: dict[str, ReluLinks]) -> dict[str, Any]:
     images = functools.lru_cache(maxsize=IMAGE_CACHE)(functools.partial(image_only, dataset))
     found: dict[str, Any] = {}
     for layer, chans in collector.wanted.items():
         top, bottom = collector.top[layer], collector.bottom[layer]
         rf = _field(model, layer, images(int(top.images[0, 0]))[0].shape[-1])
-        scale = top.values[:, :1].clamp(min=1e-12).float()  # per-unit top value: comparable overlays
+        below = collector.bottom_of[layer] != layer  # bottom maps: the ReLU's input, shown where < 0
+        scales = {"top": top.values[:, 0], "bottom": -bottom.values[:, 0] if below else top.values[:, 0]}
         for j, channel in enumerate(chans):
-            entry = {}
+            entry: dict[str, Any] = {}
             for side, acc in (("top", top), ("bottom", bottom)):
+                flip = -1.0 if side == "bottom" and below else 1.0
+                scale = max(float(scales[side][j]), 1e-12)  # per unit and side: comparable overlays
                 entry[side] = [
                     _save_example(run_dir, rf, layer, channel, side, n, images(int(acc.images[j, n])),
-                                  acc, j, n, float(scale[j, 0]))
+                                  acc, j, n, scale, flip)
                     for n in range(acc.images.shape[1])]
+            entry["bottom_layer"] = collector.bottom_of[layer]
+            entry["after_relu"] = links.get(layer, ReluLinks()).relu
             found[f"{layer}:{channel}"] = entry
     return found
 
 
-def _save_example(run_dir, rf, layer, channel, side, n, loaded, acc: TopK, j, rank, scale) -> dict:
+def _save_example(run_dir, rf, layer, channel, side, n, loaded, acc: TopK, j, rank, scale,
+                  flip: float = 1.0) -> dict:
     image, name = loaded
-    amap = acc.maps[j, rank]
+    amap = acc.maps[j, rank] * flip
     x, y = (int(v) for v in acc.positions[j, rank])
     folder = run_dir.path / "examples" / layer / str(channel)
     thumb = save_png(overlay(image, amap, scale), folder / f"{side}_{n}.png")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import DataError
 
@@ -20,19 +21,56 @@ def load_image(path: str | Path, size: int | None = None) -> torch.Tensor:
 
 def read_image(path: str | Path, size: int | None = None) -> torch.Tensor:
     """An RGB image as its decoded bytes, 3xHxW uint8 (a view of the decoded array, no torch op):
-    a quarter of the float image's size to send between processes; `to_float` converts."""
+    a quarter of the float image's size to send between processes; `to_float` converts.
+
+    The image is read as a viewer shows it: upright (its EXIF orientation applied) and with 16-bit
+    greys scaled to 8 bits (PIL alone clips them at 255). One over PIL's `Image.MAX_IMAGE_PIXELS`
+    (89 Mpx) is refused with a `DataError` naming its size, not decoded: shrink it first.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image '{path}' does not exist")
     try:
-        with Image.open(path) as img:
-            img = img.convert("RGB")
+        with open_image(path) as img:
+            img = _rgb(ImageOps.exif_transpose(img))
             if size is not None and img.size != (size, size):
                 img = img.resize((size, size), Image.BILINEAR)
             array = np.asarray(img, dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise DataError(f"cannot read image '{path}': {exc}; is it a valid image file?") from None
     return torch.from_numpy(array).permute(2, 0, 1)
+
+
+def open_image(path: Path) -> Image.Image:
+    """PIL's lazily decoded image, refused above `Image.MAX_IMAGE_PIXELS`: PIL itself would print a
+    two-line warning and decode gigabytes, or raise a DecompressionBombError past twice the limit."""
+    limit = Image.MAX_IMAGE_PIXELS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError:
+            raise DataError(_too_large(path, f"more than {2 * limit / 1e6:.3g} Mpx", limit)) from None
+    pixels = img.width * img.height
+    if limit is not None and pixels > limit:
+        img.close()
+        raise DataError(_too_large(path, f"{img.width}x{img.height} px ({pixels / 1e6:.3g} Mpx)", limit))
+    return img
+
+
+def _too_large(path: Path, what: str, limit: int) -> str:
+    return (f"image '{path}' is {what}, above PIL's limit of {limit / 1e6:.3g} Mpx "
+            "(PIL.Image.MAX_IMAGE_PIXELS); shrink it first, e.g. "
+            "`convert IMAGE -resize 4096x4096 SMALL.png` (ImageMagick)")
+
+
+def _rgb(img: Image.Image) -> Image.Image:
+    """`img` as 8-bit RGB. 32-bit integer modes ('I', 'I;16...': 16-bit greyscale PNGs and TIFFs) are
+    taken as 16-bit values and scaled by 255/65535; `convert` would clip everything above 255."""
+    if img.mode == "I" or img.mode.startswith("I;16"):
+        wide = np.asarray(img).astype(np.float64)
+        img = Image.fromarray(np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8))
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from .errors import BadInputError, DataError
 
 MANIFEST = "manifest.json"
 
@@ -84,12 +84,26 @@ def read_json(path: str | Path, missing_ok: bool = False) -> dict[str, Any]:
     return data
 
 
+def _writable_folder(path: Path) -> None:
+    """Create `path` and check that it takes files: a file in the way or a read-only folder is
+    refused now, in one line naming it, not by a traceback from a verb's first write."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        why = "it is a file" if path.is_file() else exc.strerror or type(exc).__name__
+        raise BadInputError(f"cannot use '{path}' as the run directory: {why}; "
+                            "give --out a folder you can write to") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise BadInputError(f"cannot use '{path}' as the run directory: it is not writable; "
+                            "give --out a folder you can write to")
+
+
 class RunDir:
     """A folder of artifacts plus the manifest that indexes them by verb."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        _writable_folder(self.path)
 
     @property
     def manifest_path(self) -> Path:

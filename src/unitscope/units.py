@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .errors import BadUnitError
+from .errors import BadUnitError, UnitOutOfRangeError
 
 _SEGMENT = re.compile(r"^(\d+)(?:-(\d+))?$")
 _POSITION = re.compile(r"^(\d+),(\d+)$")
@@ -68,8 +68,21 @@ class Unit:
             raise BadUnitError(f"'{self}' is not a single channel; write e.g. {self.layer}:0")
         return chans[0]
 
+    def check_channels(self, n_channels: int) -> None:
+        """Raise `UnitOutOfRangeError` if a selected channel is past a layer of `n_channels`; checks
+        the ranges' ends, so a huge range is refused without being expanded."""
+        for lo, hi in self.segments:
+            if hi >= n_channels:  # name the first channel past the end, as listing them would
+                raise UnitOutOfRangeError(
+                    f"unit '{self}': channel {max(lo, n_channels)} is out of range; layer '{self.layer}' has "
+                    f"{n_channels} channels (0-{n_channels - 1})"
+                )
+
     def expand(self, n_channels: int | None = None) -> list[Unit]:
-        """One single-channel unit per selected channel (all `n_channels` for a bare layer)."""
+        """One single-channel unit per selected channel (all `n_channels` for a bare layer); with
+        `n_channels`, channels past it are refused first."""
+        if n_channels is not None:
+            self.check_channels(n_channels)
         chans = self.channels
         if chans is None:
             if n_channels is None:

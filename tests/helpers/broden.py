@@ -127,9 +127,9 @@ INDEX_HEADER = ("image", "split", "ih", "iw", "sh", "sw", "color", "object", "ma
 LABEL_HEADER = ("number", "name", "category", "frequency", "coverage", "syns")
 
 
-def write_csv(path: Path, rows) -> None:
+def write_csv(path: Path, rows, encoding: str = "utf-8") -> None:
     """Rows as the Broden CSV files have them: comma-separated, '\\n' line ends."""
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding=encoding) as handle:
         csv.writer(handle, lineterminator="\n").writerows(rows)
 
 

@@ -177,6 +177,13 @@ def tiny_net() -> nn.Module:
                          nn.Flatten(), nn.Linear(4, 2))
 
 
+def valid_conv() -> nn.Module:
+    """'helpers.nets:valid_conv': a 5x5 conv without padding, then pool / flatten / fc: its smallest
+    input is 5 px (its layers are '0' to '4')."""
+    return nn.Sequential(nn.Conv2d(3, 4, 5), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 2))
+
+
 def not_a_module() -> int:
     """'helpers.nets:not_a_module' returns 42: the loader must refuse it as not an nn.Module."""
     return 42

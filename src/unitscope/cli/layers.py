@@ -21,9 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = LayersSettings.from_args(args)
     source = ModelSource.from_args(args)
-    if not str(source.model).endswith((".pt", ".pth", ".ckpt")):
-        source = source.replace(weights="none")  # shapes do not depend on weights: nothing to read
+    if source.weights == "DEFAULT":
+        source = source.replace(weights="none")  # shapes do not depend on weights: read none
     model = source.load()
+    if settings.size is not None:
+        model.check_input_size(settings.size)
     rows = trace_layers(model, settings.size)
     width = max(len(r.name) for r in rows)
     kind_w = max(len(r.kind) for r in rows)

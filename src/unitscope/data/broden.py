@@ -3,13 +3,14 @@
 Handles the real dataset's quirks: several PNGs per category (part levels), labels listed in
 two categories (`material(36);object(3)`), whole-image labels given as numbers (scene,
 texture), segmentations smaller than the image. Names are shown plain: Broden's `red-c` and
-`street-s` read as `red` and `street` (the raw names stay in `raw_label_names`).
-Malformed input raises `DataError` naming the file and the row.
+`street-s` read as `red` and `street` (the raw names stay in `raw_label_names`). The CSV files
+may be UTF-8 or Latin-1. Malformed input raises `DataError` naming the file and the row.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from ..errors import DataError
-from ..imageio import read_image, to_float
+from ..imageio import open_image, read_image, to_float
 
 INDEX_COLUMNS = ("image", "split", "ih", "iw", "sh", "sw")
 LABEL_COLUMNS = ("number", "name", "category")
@@ -69,19 +70,29 @@ class _Row:
     whole: dict[str, tuple[int, ...]]
 
 
-def _read_csv(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
-    """Rows of a CSV file with their line numbers; DataError if missing or lacking columns."""
+def _read_csv(path: Path, required: Sequence[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(header, rows with their line numbers) of a CSV file; DataError if missing or lacking columns."""
     if not path.is_file():
         raise DataError(f"'{path}' does not exist; a Broden dataset needs it")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        columns = reader.fieldnames or []
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise DataError(
-                f"'{path}' lacks column(s) {', '.join(missing)} (header: {','.join(columns)})"
-            )
-        return [(reader.line_num, row) for row in reader]
+    reader = csv.DictReader(io.StringIO(_text(path), newline=""))
+    columns = list(reader.fieldnames or [])
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise DataError(f"'{path}' lacks column(s) {', '.join(missing)} (header: {','.join(columns)})")
+    return columns, [(reader.line_num, row) for row in reader]
+
+
+def _text(path: Path) -> str:
+    """A CSV file's text: UTF-8 (a byte-order mark dropped), else Latin-1. Broden's own files are
+    ASCII, but an edited copy may be saved as either; Latin-1 decodes any bytes, so none is refused."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read '{path}': {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _int(value: str | None, path: Path, line: int, column: str) -> int:
@@ -138,7 +149,7 @@ class BrodenDataset(torch.utils.data.Dataset):
     # --- tables -------------------------------------------------------------------------
     def _read_labels(self) -> None:
         path = self.root / "label.csv"
-        rows = _read_csv(path, LABEL_COLUMNS)
+        _, rows = _read_csv(path, LABEL_COLUMNS)
         parsed: dict[int, tuple[str, list[tuple[str, int]]]] = {}
         for line, row in rows:
             number = _int(row["number"], path, line, "number")
@@ -176,7 +187,7 @@ class BrodenDataset(torch.utils.data.Dataset):
         out: dict[tuple[str, int], float] = {}
         for path in sorted(self.root.glob("c_*.csv")):
             cat = path.stem[2:]
-            for line, row in _read_csv(path, ("code", "number")):
+            for line, row in _read_csv(path, ("code", "number"))[1]:
                 number = _int(row["number"], path, line, "number")
                 try:
                     out[(cat, number)] = float(row.get("coverage") or 0.0)
@@ -186,9 +197,7 @@ class BrodenDataset(torch.utils.data.Dataset):
 
     def _read_index(self, categories: Sequence[str] | None, split: str | None) -> None:
         path = self.root / "index.csv"
-        rows = _read_csv(path, INDEX_COLUMNS)
-        with open(path, newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle))
+        header, rows = _read_csv(path, INDEX_COLUMNS)
         present = [c for c in header if c not in INDEX_COLUMNS]
         if categories is not None:
             unknown = [c for c in categories if c not in present]
@@ -275,7 +284,7 @@ class BrodenDataset(torch.utils.data.Dataset):
         if not path.is_file():
             raise DataError(f"segmentation '{path}' does not exist {where}")
         try:
-            with Image.open(path) as img:
+            with open_image(path) as img:
                 array = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise DataError(f"cannot read segmentation '{path}': {exc} {where}") from None

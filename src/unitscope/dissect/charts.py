@@ -21,9 +21,7 @@ def bar_chart(path: Path, title: str, series: dict[str, dict[str, int]]) -> None
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata={"Software": None})
+    _save(fig, path)
 
 
 def rotation_chart(path: Path, curve: list[dict[str, Any]]) -> None:
@@ -36,7 +34,18 @@ def rotation_chart(path: Path, curve: list[dict[str, Any]]) -> None:
     ax.set_xlabel("rotation alpha (Q**alpha)")
     ax.set_ylabel("count")
     ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    """Lay out and write the figure, every text drawn literally: a `$` in a label or model name
+    would otherwise start matplotlib's mathtext (and `$\\foo` fail to parse)."""
+    from matplotlib.text import Text
+
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, metadata={"Software": None})
 
 

@@ -1,11 +1,12 @@
 """The analysis of a tally: each unit's best labels by IoU, and a layer's detector counts.
 
-Units are 0-based channel indices, as everywhere in unitscope (NetDissect-Lite counts from 1).
+Units are 0-based channel indices, as everywhere in unitscope (NetDissect-Lite counts from 1:
+netdissect.py writes its file).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -17,11 +18,16 @@ RUNNERS_UP = 3
 
 @dataclass
 class Concepts:
-    """Label numbers -> names and primary categories, as dense tensors for the tally."""
+    """Label numbers -> names and primary categories, as dense tensors for the tally.
+
+    `raw_names` are label.csv's names as written (`red-c`, `gallery-s`), for NetDissect-Lite's
+    tally.csv; a dataset without `raw_label_names` (an in-memory one with only `labels_table`)
+    gives its plain names there too."""
 
     names: list[str]
     categories: list[str]
     label_category: torch.Tensor  # (C,) index into categories, -1 for 0 / unused
+    raw_names: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dataset(cls, dataset) -> Concepts:
@@ -36,10 +42,16 @@ class Concepts:
             names[number] = str(name)
             if number > 0 and category in categories:
                 label_category[number] = categories.index(category)
-        return cls(names, categories, label_category)
+        raw = list(getattr(dataset, "raw_label_names", None) or [])
+        raw_names = [str(raw[n]) if n < len(raw) and raw[n] else name for n, name in enumerate(names)]
+        return cls(names, categories, label_category, raw_names)
 
     def name(self, c: int) -> str:
         return self.names[c] if c < len(self.names) else str(c)
+
+    def raw_name(self, c: int) -> str:
+        """label.csv's own spelling of label c (the plain name when the dataset has none)."""
+        return self.raw_names[c] if c < len(self.raw_names) else self.name(c)
 
     def category(self, c: int) -> str:
         k = int(self.label_category[c])
@@ -65,20 +77,27 @@ def unit_labels(tally: IoUTally, concepts: Concepts, iou_threshold: float) -> li
                    for c in ranked[1:] if scores[c] > 0]}
         row["detector"] = row["iou"] > iou_threshold
         for cat, (labels, ious, truth, activation, intersect) in per_cat.items():
+            c = labels[u]
             row["per_category"][cat] = {
-                "label": concepts.name(labels[u]), "iou": ious[u], "truth": truth[u],
-                "activation": activation[u], "intersect": intersect[u]}
+                "label": concepts.name(c) if c >= 0 else "",
+                "raw_label": concepts.raw_name(c) if c >= 0 else "",
+                "iou": ious[u], "truth": truth[u], "activation": activation[u], "intersect": intersect[u]}
         rows.append(row)
     return rows
 
 
 def _per_category(tally: IoUTally, iou: torch.Tensor, concepts: Concepts) -> dict[str, tuple[list, ...]]:
-    """Category -> per unit (best label, its IoU, label area, category area, intersection)."""
+    """Category -> per unit (best label, its IoU, label area, category area, intersection); a
+    category without labels gives label -1 and zeros but still the unit's area in it."""
     found = {}
     for k, (cat, best) in enumerate(_best_per_category(iou, concepts).items()):
-        if best is not None:
+        activation = tally.category_area[k].tolist()
+        if best is None:
+            zeros = [0.0] * tally.units
+            found[cat] = ([-1] * tally.units, zeros, zeros, activation, zeros)
+        else:
             found[cat] = (best.tolist(), iou.gather(0, best[None])[0].clamp(min=0).tolist(),
-                          tally.label_area[best].tolist(), tally.category_area[k].tolist(),
+                          tally.label_area[best].tolist(), activation,
                           tally.intersection.gather(0, best[None])[0].tolist())
     return found
 

@@ -1,4 +1,5 @@
-"""Dissection outputs: tally.csv (NetDissect-Lite's columns), dissect.json, bar charts, top images.
+"""Dissection outputs: per layer tally.csv (NetDissect-Lite's file, netdissect.py) and units.csv
+(unitscope's table), dissect.json, bar charts, top images.
 
 The labels come from labels.py; this module only writes them, and registers the files in the
 run's manifest.
@@ -17,6 +18,7 @@ from .background import Background
 from .charts import bar_chart, rotation_chart
 from .job import Dissection
 from .labels import summarize, unit_labels
+from .netdissect import PER_CATEGORY, score_order, write_tally
 from .settings import DissectSettings
 from .streams import MAIN, Stream
 from .strips import image_cache, top_strips
@@ -32,25 +34,27 @@ def write(run_dir: RunDir, model_name: str, dataset, source: str, settings: Diss
     path = writer.base / "dissect.json"
     write_json_atomic(path, result)
     run_dir.register("dissect", {"json": run_dir.relative(path), "tally": writer.tally_files,
-                                 "charts": writer.charts}, model=model_name)
+                                 "units_csv": writer.units_files, "charts": writer.charts}, model=model_name)
     return result, [path, *writer.written]
 
 
-def write_tally_csv(path: Path, rows: list[dict[str, Any]], categories: list[str]) -> None:
-    """NetDissect-Lite's tally.csv: unit,category,label,score then <cat>-label/truth/activation/
-    intersect/iou per category; rows sorted by score, best first."""
-    fields = ["unit", "category", "label", "score"]
-    for cat in categories:
-        fields += [f"{cat}-label", f"{cat}-truth", f"{cat}-activation", f"{cat}-intersect", f"{cat}-iou"]
+UNIT_COLUMNS = ["unit", "address", "category", "label", "score", "detector", "threshold"]
+
+
+def write_units_csv(path: Path, layer: str, rows: list[dict[str, Any]], categories: list[str],
+                    thresholds) -> None:
+    """unitscope's table beside tally.csv: its columns with 0-based units, plain names and every
+    category's best label, plus address, detector flag and activation threshold; same row order."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(fields)
-    for r in sorted(rows, key=lambda r: (-r["iou"], r["unit"])):
-        line = [r["unit"], r["category"], r["label"], f"{r['iou']:.6f}"]
+    writer.writerow(UNIT_COLUMNS + [f"{cat}-{field}" for cat in categories for field in PER_CATEGORY])
+    for r in sorted(rows, key=score_order):
+        line = [r["unit"], f"{layer}:{r['unit']}", r["category"], r["label"], float(r["iou"]), r["detector"],
+                float(thresholds[r["unit"]])]
         for cat in categories:
-            pc = r["per_category"].get(cat)
-            line += ([pc["label"], int(pc["truth"]), int(pc["activation"]), int(pc["intersect"]),
-                      f"{pc['iou']:.6f}"] if pc else ["", 0, 0, 0, "0.000000"])
+            pc = r["per_category"][cat]
+            line += [pc["label"], int(pc["truth"]), int(pc["activation"]), int(pc["intersect"]),
+                     float(pc["iou"])]
         writer.writerow(line)
     write_text_atomic(path, buffer.getvalue())
 
@@ -65,6 +69,7 @@ class _Writer:
         self.base = run_dir.path / "dissect"
         self.images = image_cache(dataset, found.thumbs)
         self.tally_files: list[str] = []  # the main model's tally.csv per layer, for the manifest
+        self.units_files: list[str] = []  # and its units.csv
         self.charts: list[str] = []
         self.written: list[Path] = []
         self.curve: list[dict[str, Any]] = []
@@ -98,7 +103,8 @@ class _Writer:
         return result
 
     def layer(self, stream: Stream, negative: bool, tally: IoUTally) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Write one layer's tally.csv, chart and top images; return (summary, dissect.json entry)."""
+        """Write one layer's tally.csv, units.csv, chart and top images; return (summary, dissect.json
+        entry)."""
         categories = self.concepts.categories
         rows = unit_labels(tally, self.concepts, self.settings.iou_threshold)
         summary = summarize(rows, categories, self.settings.iou_threshold)
@@ -106,20 +112,18 @@ class _Writer:
             return summary, {}
         main = stream.variant == MAIN
         folder = self.base / stream.layer if main else self.base / stream.variant / stream.layer
-        csv_path = folder / ("tally_negative.csv" if negative else "tally.csv")
-        write_tally_csv(csv_path, rows, categories)
-        self.written.append(csv_path)
+        threshold = self.found.thresholds[(stream.key, negative)]
+        tally_csv, units_csv = self.tables(folder, stream.layer, negative, rows, threshold)
         chart = folder.parent / f"{stream.layer}{'_negative' if negative else ''}_detectors.png"
         title = f"{self.model_name} {stream.layer}{' (negative)' if negative else ''}"
         self.chart(chart, bar_chart, title + ("" if main else " random weights"),
                    {name: {c: v[key] for c, v in summary["unique_per_category"].items()}
                     for name, key in (("distinct top labels", "distinct_top_labels"),
                                       ("per-category (paper)", "per_category"))})
-        threshold = self.found.thresholds[(stream.key, negative)]
         strips = {} if negative else top_strips(self.run_dir, folder, stream, self.found.top.get(stream.key),
                                                 self.images, threshold, self.background)
         self.written += strips.values()
-        entry = {**summary, "chart": self.run_dir.relative(chart), "tally": self.run_dir.relative(csv_path),
+        entry = {**summary, "chart": self.run_dir.relative(chart), "tally": tally_csv, "units_csv": units_csv,
                  "units": {f"{stream.layer}:{r['unit']}": {
                      "label": r["label"], "category": r["category"], "iou": r["iou"],
                      "detector": r["detector"], "runners_up": r["runners_up"],
@@ -127,8 +131,20 @@ class _Writer:
                      "top_images": [self.run_dir.relative(strips[r["unit"]])] if r["unit"] in strips else []}
                      for r in rows}}
         if main and not negative:
-            self.tally_files.append(self.run_dir.relative(csv_path))
+            self.tally_files.append(tally_csv)
+            self.units_files.append(units_csv)
         return summary, entry
+
+    def tables(self, folder: Path, layer: str, negative: bool, rows: list[dict[str, Any]],
+               threshold) -> tuple[str, str]:
+        """One layer's tally.csv (NetDissect-Lite's) and units.csv (unitscope's), `_negative` for the
+        bottom quantile; returns their run-relative paths."""
+        suffix = "_negative" if negative else ""
+        tally_path, units_path = folder / f"tally{suffix}.csv", folder / f"units{suffix}.csv"
+        write_tally(tally_path, rows, self.concepts.categories)
+        write_units_csv(units_path, layer, rows, self.concepts.categories, threshold)
+        self.written += [tally_path, units_path]
+        return self.run_dir.relative(tally_path), self.run_dir.relative(units_path)
 
     def overall_chart(self, layers: dict[str, Any]) -> None:
         """Unique detectors per category of every main-model layer, first in the manifest's charts."""

@@ -14,18 +14,21 @@ SHOWN_STRIPS = 6  # masked top-image strips in the notebook view
 
 
 class DissectResult(Result):
-    """dissect/: per layer each unit's label, IoU and detector flag, tally.csv, charts, strips."""
+    """dissect/: per layer each unit's label, IoU and detector flag, units.csv and NetDissect-Lite's
+    tally.csv, charts, strips."""
 
     verb = "dissect"
 
-    def to_pandas(self, layer: str | None = None) -> pd.DataFrame:
-        """A layer's tally.csv as written (NetDissect-Lite's columns, best unit first); without
-        a layer, every layer of the model (not the baseline) after a leading `layer` column."""
+    def to_pandas(self, layer: str | None = None, netdissect: bool = False) -> pd.DataFrame:
+        """A layer's units.csv as written (0-based units, plain names, every category filled,
+        detector flag, best unit first), or with `netdissect=True` its tally.csv (NetDissect-Lite's
+        file: 1-based units, label.csv's names, blanks); without a layer, every layer of the model
+        (not the baseline) after a leading `layer` column."""
         import pandas as pd
 
         if layer is not None:
-            return pd.read_csv(self.run_dir / self._layer(layer)["tally"])
-        tables = [self.to_pandas(name).assign(layer=name) for name in self.data["layers"]]
+            return pd.read_csv(self.run_dir / self._layer(layer)["tally" if netdissect else "units_csv"])
+        tables = [self.to_pandas(name, netdissect).assign(layer=name) for name in self.data["layers"]]
         table = pd.concat(tables, ignore_index=True)
         return table[["layer", *table.columns[:-1]]]
 

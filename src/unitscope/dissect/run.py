@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import BadInputError, DataError
 from ..models import Model, load_model
 from ..rundir import RunDir, default_out
-from . import report
+from . import lock, report
 from .checkpoint import WorkDir, fingerprint
 from .job import Job
 from .labels import Concepts
@@ -32,25 +32,28 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
     model = load_model(model) if isinstance(model, str) else model
     if not settings.layers:
         raise BadInputError("no layers given; name at least one, e.g. conv5")
+    if settings.size is not None:
+        model.check_input_size(settings.size)
     plan = Plan.build(model, settings)
     dataset, source, identity = _open(data, settings.size)
     key = fingerprint(model, settings, identity, len(dataset))
     run_dir = RunDir(default_out(out, model.name))
-    work = WorkDir(run_dir.path / "dissect" / ".work")
-    state = work.open(key, settings.resume)
-    if state["pass1"] > 0:
-        log.info("dissect: resuming from batch %d of pass 1%s", state["pass1"],
-                 f", batch {state['pass2']} of pass 2" if state["pass2"] else "")
-    job = Job(plan, dataset, Concepts.from_dataset(dataset), work, state, settings, progress)
-    try:
-        job.pass1()
-    except BaseException:
-        if state["pass1"] == 0:  # nothing a resume could use: leave no trace
-            work.remove()
-            _remove_if_empty(work.root.parent)
-        raise
-    data_out, files = report.write(run_dir, model.name, dataset, source, settings, job.run())
-    work.remove()
+    with lock.hold(run_dir.path):  # one run per --out: a second would rewrite this one's cache
+        work = WorkDir(run_dir.path / "dissect" / ".work")
+        state = work.open(key, settings.resume)
+        if state["pass1"] > 0:
+            log.info("dissect: resuming from batch %d of pass 1%s", state["pass1"],
+                     f", batch {state['pass2']} of pass 2" if state["pass2"] else "")
+        job = Job(plan, dataset, Concepts.from_dataset(dataset), work, state, settings, progress)
+        try:
+            job.pass1()
+        except BaseException:
+            if state["pass1"] == 0:  # nothing a resume could use: leave no trace
+                work.remove()
+                _remove_if_empty(work.root.parent)
+            raise
+        data_out, files = report.write(run_dir, model.name, dataset, source, settings, job.run())
+        work.remove()
     return DissectResult(run_dir.path, data_out, settings, files)
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from .. import devices
-from ..errors import BadUnitError, UnitOutOfRangeError, unknown_layer
+from ..errors import BadInputError, BadUnitError, unknown_layer
 from ..units import Unit, parse_units
 from .tracing import layer_shapes
 
@@ -70,17 +71,42 @@ class Model:
                 self._channels[name] = shape[1] if len(shape) > 1 else 1
         return self._channels[layer]
 
+    def check_input_size(self, size: int, flag: str = "--size", fed: int | None = None,
+                         forward: Callable[[torch.Tensor], Any] | None = None) -> None:
+        """Refuse `size` px inputs the network cannot take (a kernel larger than its input fails deep
+        inside torch), in one line naming the smallest size that works; one forward when it works.
+        `forward` runs normalized inputs (default: the whole model; visualize passes its truncated
+        forward); `fed` is the smallest side actually fed when it differs from `size`."""
+        run = forward or self.module
+        fed = size if fed is None else fed
+        error = self._fails_at(fed, run)
+        if error is None:
+            return
+        top = max(self.input_spec.size, size, fed) * 2
+        if self._fails_at(top, run) is not None:
+            raise BadInputError(f"{self.name} fails on {fed}px inputs: {error}")
+        lo, hi = fed, top  # fails at lo, works at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self._fails_at(mid, run) is None else (mid, hi)
+        raise BadInputError(f"{flag} {size} is too small for {self.name}: a {fed}px input fails ({error}); "
+                            f"use {flag} {hi + size - fed} or more")
+
+    def _fails_at(self, size: int, run: Callable[[torch.Tensor], Any]) -> str | None:
+        """None if a one-image forward at `size` px works, else the first line of its error."""
+        try:
+            with torch.no_grad():
+                run(self.input_spec.normalize(self.example_input(1, size)))
+        except RuntimeError as exc:
+            return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        return None
+
     def check_unit(self, unit: Unit | str) -> Unit:
-        """Validate a unit address against the model: known layer, channels in range."""
+        """Validate a unit address against the model: known layer, channels in range (each range
+        checked by its ends, before anything expands it: conv1:0-99999999999 must not fill memory)."""
         unit = Unit.parse(unit) if isinstance(unit, str) else unit
         self.check_layer(unit.layer)
-        n = self.channel_count(unit.layer)
-        for c in unit.channels or []:
-            if c >= n:
-                raise UnitOutOfRangeError(
-                    f"unit '{unit}': channel {c} is out of range; layer '{unit.layer}' has "
-                    f"{n} channels (0-{n - 1})"
-                )
+        unit.check_channels(self.channel_count(unit.layer))
         return unit
 
     def units(self, unit: Unit | str) -> list[Unit]:

@@ -83,6 +83,8 @@ def render(
     """
     settings = _with_overrides(settings or RenderSettings(), overrides)
     model = model if isinstance(model, Model) else load_model(model)
+    if isinstance(objective, str):  # an address: its channels checked before anything expands them
+        model.check_unit(objective)
     objective = as_objective(objective)
     batch = _batch_size(batch, objective, init_image)
     device = model.device
@@ -95,7 +97,8 @@ def render(
     with _prepared(model.module, channels_last=_channels_last(chosen, model.device)):
         forward = _Forward(model, objective)
         with forward:
-            _check_input_size(model, forward, settings.size, pipe.out_size(settings.size), device)
+            model.check_input_size(settings.size, forward=forward,
+                                   fed=min(settings.size, pipe.out_size(settings.size)))
             revived = _revive(image, model, forward, objective, pipe, chosen, device, settings.seed) \
                 if revive and init_image is None and settings.steps else 0
             loop_seconds = _optimize(model, image, objective, forward, pipe, settings, chosen,
@@ -250,39 +253,3 @@ def _batch_size(batch: int | None, objective: Objective, init: torch.Tensor | No
 
 def _quiet(progress: bool) -> bool:
     return not progress or not sys.stderr.isatty()
-
-
-def _runs(forward: _Forward, model: Model, side: int, device: torch.device) -> str | None:
-    """None if a 1-image forward at `side` px works, else the first line of the error."""
-    x = model.example_input(1, side)
-    try:
-        with torch.no_grad():
-            forward(model.input_spec.normalize(x))
-    except RuntimeError as exc:
-        return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-    return None
-
-
-def _check_input_size(model: Model, forward: _Forward, size: int, side: int,
-                      device: torch.device) -> None:
-    """A too-small input fails with a one-line error naming the smallest --size that works.
-
-    Both the transformed (`side` px) and the plain `size` px image must pass the network;
-    images are fed as they are (never upsampled), so the search only runs when a forward fails.
-    """
-    small = min(size, side)
-    error = _runs(forward, model, small, device)
-    if error is None:
-        return
-    top = max(model.input_spec.size, side, size) * 2
-    if _runs(forward, model, top, device) is not None:
-        raise BadInputError(f"the model fails on {small}px inputs: {error}")
-    lo, hi = small, top  # fails at lo, works at hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if _runs(forward, model, mid, device) is None else (mid, hi)
-    need = hi + size - small
-    raise BadInputError(
-        f"--size {size} is too small for {model.name}: a {small}px input fails ({error}); "
-        f"use --size {need} or more"
-    )

@@ -29,6 +29,16 @@ class Example:
 
 
 @dataclass
+class Readout:
+    """Where the negative image or the bottom ranking of a unit read after a ReLU was taken:
+    `layer`, the module before the ReLU (or the unit's own layer when no module gives the
+    ReLU's input), and `relu`, the ReLU the unit is read after."""
+
+    layer: str
+    relu: str
+
+
+@dataclass
 class Link:
     """A scored reference to another unit (graph edge)."""
 
@@ -57,6 +67,8 @@ class UnitView:
     objectives: dict[tuple[str, int], float] = field(default_factory=dict)
     top: list[Example] = field(default_factory=list)
     bottom: list[Example] = field(default_factory=list)
+    negative_read: Readout | None = None  # None: not after a ReLU, or a run from before it was recorded
+    bottom_read: Readout | None = None
     dissect: dict[str, Any] | None = None
     baseline: dict[str, Any] | None = None
     children: list[Link] = field(default_factory=list)
@@ -237,6 +249,15 @@ def _add_visuals(units: dict[str, UnitView], visual: dict[str, Any], reader: _Re
         unit.visuals[key] = image
         if isinstance(row.get("objective"), int | float):
             unit.objectives[key] = float(row["objective"])
+        if key == ("negative", 0):
+            unit.negative_read = _readout(row.get("objective_layer"), row.get("after_relu"))
+
+
+def _readout(layer: Any, relu: Any) -> Readout | None:
+    """The Readout of a unit read after a ReLU; None for other units and for older runs."""
+    if isinstance(layer, str) and isinstance(relu, str) and layer and relu:
+        return Readout(layer, relu)
+    return None
 
 
 def _examples(rows: Any, reader: _Reader) -> list[Example]:
@@ -257,6 +278,7 @@ def _add_examples(units: dict[str, UnitView], examples: dict[str, Any], reader: 
         if unit is not None:
             unit.top = _examples(entry.get("top"), reader)
             unit.bottom = _examples(entry.get("bottom"), reader)
+            unit.bottom_read = _readout(entry.get("bottom_layer"), entry.get("after_relu"))
 
 
 def _clean_dissect(entry: dict[str, Any], reader: _Reader) -> dict[str, Any]:
