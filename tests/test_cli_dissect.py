@@ -149,6 +149,6 @@ def test_resume_with_another_size_is_refused(world, tmp_path, capsys, monkeypatc
     assert errors[0].endswith("different settings (size: 32 then, 48 now); run again without --resume "
                               "to start over")
     assert main([*args, "--size", "32", "--resume"]) == 0
-    assert "dissect: resuming from batch 3 of pass 1" in capsys.readouterr().err.splitlines()
+    assert any(line.startswith("dissect: resuming with") for line in capsys.readouterr().err.splitlines())
     saved = json.loads((out / "dissect" / "dissect.json").read_text())
-    assert saved["settings"]["size"] == 32 and saved["settings"]["resume"]
+    assert saved["settings"]["size"] == 32 and "resume" not in saved["settings"]

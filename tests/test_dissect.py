@@ -244,7 +244,8 @@ def test_settings_refuse_bad_values_in_one_line(fields, message):
 def test_settings_read_lists_from_text_and_fingerprint_what_decides_the_content():
     settings = DissectSettings(layers=["conv3,conv5", "fc8", "conv3"], rotation="1,0.5")
     assert settings.layers == ("conv3", "conv5", "fc8") and settings.alphas() == [0.0, 0.5, 1.0]
-    assert set(settings.to_dict()) - set(settings.fingerprint()) == {"checkpoint_every", "resume", "workers"}
+    assert set(settings.to_dict()) - set(settings.fingerprint()) == {"checkpoint_every", "workers"}
+    assert "resume" not in settings.to_dict() and "shard" not in settings.to_dict()  # how, not what
     assert "size" in settings.fingerprint()
 
 
@@ -271,20 +272,19 @@ def test_killed_run_resumes_to_identical_tally(tmp_path, caplog):
     crash = MemoryBroden(data.items, RANDOM_TABLE, fail_at=16)  # dies in batch 5, after checkpoint 4
     with pytest.raises(RuntimeError, match="simulated crash"):
         dissect(model, crash, killed, **common)
-    state = json.loads((killed / "dissect" / ".work" / "state.json").read_text())
-    assert state["pass1"] == 4 and not state["pass1_done"]
+    done = sorted(p.name for p in (killed / "dissect" / ".work" / "chunks").iterdir())
+    assert done == ["c000000.pt", "c000001.pt"]  # chunks of 2 batches: batches 0-3 are safe
     assert not (killed / "dissect" / "dissect.json").exists()
     with caplog.at_level("INFO", logger="unitscope.dissect"):
         dissect(model, data, killed, resume=True, **common)
-    assert [r.getMessage() for r in caplog.records] == ["dissect: resuming from batch 4 of pass 1"]
+    assert [r.getMessage() for r in caplog.records] == ["dissect: resuming with 2 chunks of pass 1 done"]
     for layer in ("conv1", "conv2"):
         for name in ("tally.csv", "tally_negative.csv", "units.csv", "units_negative.csv"):
             assert (killed / "dissect" / layer / name).read_bytes() == \
                 (clean / "dissect" / layer / name).read_bytes()
     a = json.loads((clean / "dissect" / "dissect.json").read_text())
     b = json.loads((killed / "dissect" / "dissect.json").read_text())
-    assert b["settings"] == {**a["settings"], "resume": True}  # the only difference: this one resumed
-    assert {**a, "settings": None} == {**b, "settings": None} and len(a["rotation"]) == 4
+    assert a == b and len(a["rotation"]) == 4  # the settings block says what, not how: no "resume"
 
 
 def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, monkeypatch):
@@ -306,7 +306,7 @@ def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, mo
     with pytest.raises(RuntimeError, match="pass 2"):
         dissect(model, data, tmp_path / "killed", **common)
     state = json.loads((tmp_path / "killed" / "dissect" / ".work" / "state.json").read_text())
-    assert state["pass1_done"] and state["pass2"] == 4
+    assert state["thresholds"] and len(list((tmp_path / "killed/dissect/.work/chunks").iterdir())) == 4
     monkeypatch.setattr(job, "tally_batch", real)
     dissect(model, data, tmp_path / "killed", resume=True, **common)
     files = sorted(p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean" / "dissect").rglob("*")
@@ -340,12 +340,12 @@ def test_a_cache_that_no_longer_matches_pass_1_is_a_clear_error(tmp_path, monkey
 
     real = job.exact_thresholds
 
-    def after_tampering(*args):
+    def after_tampering(*args, **kwargs):
         path = next((tmp_path / "dissect" / ".work").rglob("b0000000.pt"))
         payload = torch.load(path, weights_only=True)
         payload["acts"]["model/conv2"] += 1.0
         torch.save(payload, path)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(job, "exact_thresholds", after_tampering)
     with pytest.raises(CheckpointError, match="does not match pass 1"):

@@ -48,9 +48,15 @@ class Cluster:
         return list(chunks)[self.rank :: self.world]
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
-        """`tensor` summed over the processes, in place (integer counts stay exact)."""
-        if self.collective:
-            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        """`tensor` summed over the processes, in place (integer counts stay exact). nccl sums
+        GPU tensors only: CPU counts go there and back."""
+        if not self.collective:
+            return tensor
+        if dist.get_backend() == "nccl" and tensor.device.type == "cpu":
+            on_gpu = tensor.cuda()
+            dist.all_reduce(on_gpu, op=dist.ReduceOp.SUM)
+            return tensor.copy_(on_gpu.cpu())
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
     def gather(self, obj: Any) -> list[Any]:
@@ -63,15 +69,27 @@ class Cluster:
 
     def agree(self, error: BaseException | None) -> None:
         """A sync point: if any process failed, every process raises the same one-line error, so
-        a bad image on one rank stops them all instead of leaving them waiting."""
+        a bad image on one rank stops them all instead of leaving them waiting. A bug (not a
+        user error) keeps its traceback on the rank where it happened."""
+        if not self.collective:
+            if error is not None:
+                raise error
+            return
         messages = self.gather(None if error is None else _one_line(error))
         failed = [(rank, text) for rank, text in enumerate(messages) if text is not None]
-        if failed:
-            rank, text = failed[0]
-            prefix = f"rank {rank}: " if self.collective else ""
-            if error is not None and not self.collective:
-                raise error
-            raise UnitscopeError(prefix + text)
+        if not failed:
+            return
+        if error is not None and not isinstance(error, UnitscopeError):
+            raise error
+        rank, text = failed[0]
+        raise UnitscopeError(f"rank {rank}: {text}")
+
+    def barrier(self) -> None:
+        if self.collective:
+            dist.barrier()
+
+
+ALONE = Cluster()
 
 
 def _one_line(error: BaseException) -> str:
@@ -116,3 +134,11 @@ def local_device() -> str | None:
     if launched() and torch.cuda.is_available():
         return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     return None
+
+
+def leave() -> None:
+    """Close the process group once every rank is done (an exit without it can abort a rank
+    whose peer is still closing its connections)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -41,14 +41,16 @@ class Batch:
 
 
 class _Indexed(Dataset):
-    def __init__(self, dataset, start: int) -> None:
-        self.dataset, self.start = dataset, start
+    """Items with their dataset index, so batches dealt out of order keep global indices."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset) - self.start
+        return len(self.dataset)
 
     def __getitem__(self, i: int):
-        return self.start + i, self.dataset[self.start + i]
+        return i, self.dataset[i]
 
 
 def _collate(pairs):
@@ -80,16 +82,21 @@ def _from_numpy(pairs):
     return _map_leaves(pairs, np.ndarray, torch.from_numpy)
 
 
-def batches(dataset, batch_size: int, start_batch: int = 0, workers: int = 0) -> Iterator[tuple]:
-    """(batch number, indices, items) in dataset order, starting at batch `start_batch`."""
-    start = start_batch * batch_size
-    if start >= len(dataset):
+def batch_count(dataset, batch_size: int) -> int:
+    return (len(dataset) + batch_size - 1) // batch_size
+
+
+def batches(dataset, batch_size: int, numbers: Sequence[int] | None = None, workers: int = 0
+            ) -> Iterator[tuple]:
+    """(batch number, indices, items) of the batches `numbers` (all by default), in that order;
+    batch b holds images b * batch_size onwards, whoever reads it."""
+    numbers = range(batch_count(dataset, batch_size)) if numbers is None else list(numbers)
+    if not numbers:
         return
-    loader = DataLoader(
-        _Indexed(dataset, start), batch_size=batch_size, shuffle=False,
-        num_workers=workers, collate_fn=_collate_numpy if workers else _collate,
-    )
-    for number, pairs in enumerate(loader, start=start_batch):
+    sampler = [range(b * batch_size, min((b + 1) * batch_size, len(dataset))) for b in numbers]
+    loader = DataLoader(_Indexed(dataset), batch_sampler=sampler, num_workers=workers,
+                        collate_fn=_collate_numpy if workers else _collate)
+    for number, pairs in zip(numbers, loader, strict=True):
         pairs = _from_numpy(pairs) if workers else pairs
         indices = torch.tensor([i for i, _ in pairs], dtype=torch.long)
         yield number, indices, [item for _, item in pairs]
@@ -157,7 +164,7 @@ def scan(
     layers: Sequence[str],
     consumers: Sequence[Callable[[Batch], None]],
     batch_size: int = 64,
-    start_batch: int = 0,
+    numbers: Sequence[int] | None = None,
     precision: str | None = None,
     workers: int | None = None,
     progress: bool = True,
@@ -170,21 +177,23 @@ def scan(
     a GPU the next batch's forward is launched before the last batch is consumed, so the two
     overlap; consumers still see batches in order, one at a time.
 
-    Returns the number of batches seen (including skipped ones before `start_batch`).
+    `numbers`: which batches (all by default), e.g. this process's share of a distributed run.
+    Returns the number of batches the dataset has.
     """
-    total = (len(dataset) + batch_size - 1) // batch_size
+    total = batch_count(dataset, batch_size)
+    numbers = range(total) if numbers is None else list(numbers)
     first = next(iter(models.values()))
     device = first.device
     workers = default_workers(device) if workers is None else workers
     probes = {key: Probe(m.module, layers) for key, m in models.items()}
     for m in models.values():
         prepare(m)
-    bar = progress_bar(total, desc, progress, initial=start_batch)
+    bar = progress_bar(len(numbers), desc, progress)
     pending: tuple[Batch, Any] | None = None
     try:
         for probe in probes.values():
             probe.__enter__()
-        for number, indices, items in batches(dataset, batch_size, start_batch, workers):
+        for number, indices, items in batches(dataset, batch_size, numbers, workers):
             batch = Batch(number, indices, items, stack_images(items))
             copied = _forward(models, probes, batch, precision, bool(consumers))
             if pending is not None:  # on a GPU this batch's forward runs while the last is consumed

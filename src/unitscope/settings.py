@@ -40,6 +40,7 @@ class Option:
     choices: tuple[Any, ...] | None = None
     aliases: tuple[str, ...] = ()  # earlier spellings, accepted but not shown
     fingerprint: bool = True  # part of a resumable run's identity
+    record: bool = True  # written in the verb's JSON (not how a run was carried out: --resume)
     cli: bool = True
     show_default: bool = True
 
@@ -73,8 +74,10 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The fields as JSON values: the `settings` block of the verb's JSON."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """The fields as JSON values: the `settings` block of the verb's JSON (without the ones
+        that say how a run was carried out, such as --resume, so resumed runs write the same)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if f.metadata.get("option", Option("")).record}
 
     def fingerprint(self) -> dict[str, Any]:
         """The fields that decide a resumable run's content (not e.g. --workers)."""

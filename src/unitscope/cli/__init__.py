@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
+from ..distributed import leave
 from ..errors import UnitscopeError
 
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `unitscope layers MODEL | head`: the reader has all it wanted
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaced for the interpreter's exit flush
         return 0
+    finally:
+        leave()
     return int(code or 0)
 
 

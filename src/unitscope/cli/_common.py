@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..distributed import launched
 from ..models import Model
 from ..models.source import ModelSource
 from ..result import Result
@@ -34,6 +36,11 @@ def add_out_argument(parser: argparse.ArgumentParser) -> None:
 def run_dir(args: argparse.Namespace, model: Model) -> str:
     """`--out`, or `runs/<model name>` with the name made safe as a folder name."""
     return str(default_out(args.out, model.name))
+
+
+def rank() -> int:
+    """This process's rank under torchrun (0 alone)."""
+    return int(os.environ.get("RANK", "0")) if launched() else 0
 
 
 def progress(args: argparse.Namespace) -> bool:
@@ -73,5 +80,6 @@ class VerbCommand:
         model = model_from_args(args)
         out = run_dir(args, model)
         result = self.run_verb(model, self.data_of(args), settings, out, progress=progress(args))
-        print(self.summary(result, out))
+        if rank() == 0:  # under torchrun every rank runs the command; one of them reports
+            print(self.summary(result, out))
         return 0

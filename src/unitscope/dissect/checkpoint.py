@@ -1,8 +1,10 @@
-"""The working state of a dissection run: activation cache, accumulator snapshots, progress.
+"""The working state of a dissection run: activation cache, per-chunk accumulators, thresholds.
 
-Everything lives in `<out>/dissect/.work`. Files are written to a temp name and renamed, and
-`state.json` (what a resume trusts) is written last, naming only batches already on disk, so a
-run killed at any moment resumes from its last checkpoint and produces the identical tally.
+Everything lives in `<out>/dissect/.work`: `state.json` (the run's fingerprint and chunk size),
+`cache/b<batch>.pt` per batch, and `chunks/c<chunk>.pt`, pass 1's accumulators of one chunk
+alone, written (atomically) after every cache file of that chunk: its presence is what says the
+chunk is done. Progress therefore does not belong to a process, so a run killed with any number
+of processes resumes with any other, and the merged counts are the same as one pass's.
 """
 
 from __future__ import annotations
@@ -58,22 +60,35 @@ class WorkDir:
     def cache(self) -> Path:
         return self.root / "cache"
 
-    def open(self, fingerprint: dict[str, Any], resume: bool) -> dict[str, Any]:
-        """The state to continue from: fresh unless `resume` and a matching checkpoint exists."""
+    @property
+    def chunks(self) -> Path:
+        return self.root / "chunks"
+
+    def open(self, fingerprint: dict[str, Any], resume: bool, chunk_batches: int,
+             extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The state to continue from: fresh unless `resume` and a matching checkpoint exists (whose
+        chunk size then holds, whatever --checkpoint-every says now)."""
         state = self._read_state() if resume else None
         if state is not None and state.get("fingerprint") != fingerprint:
-            diff = _first_difference(state.get("fingerprint") or {}, fingerprint)
+            diff = first_difference(state.get("fingerprint") or {}, fingerprint)
             raise CheckpointError(
                 f"the checkpoint in '{self.root}' was made with different settings ({diff}); "
                 "run again without --resume to start over"
             )
         if state is None:
             self.remove()
-            state = {"fingerprint": fingerprint, "pass1": 0, "pass1_done": False,
-                     "thresholds": False, "pass2": 0, "pass2_done": False}
+            state = {"fingerprint": fingerprint, "chunk_batches": chunk_batches, "thresholds": False,
+                     **(extra or {})}
             self.cache.mkdir(parents=True, exist_ok=True)
+            self.chunks.mkdir(parents=True, exist_ok=True)
             self.commit(state)
-        self.prune(int(state["pass1"]))
+        return state
+
+    def join(self) -> dict[str, Any]:
+        """The state another process of the same run opened (it must exist)."""
+        state = self._read_state()
+        if state is None:
+            raise CheckpointError(f"'{self.root}' holds no run to join; is --out the same on every rank?")
         return state
 
     def _read_state(self) -> dict[str, Any] | None:
@@ -101,7 +116,8 @@ class WorkDir:
     def read_cache(self, batch: int) -> dict[str, Any]:
         path = self.cache_path(batch)
         if not path.is_file():
-            raise CheckpointError(f"activation cache file '{path}' is missing; run without --resume")
+            raise CheckpointError(f"activation cache file '{path}' is missing; run without --resume (a "
+                                  "resume with other processes needs the run directory on a shared disk)")
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def save(self, name: str, obj: Any) -> None:
@@ -110,19 +126,27 @@ class WorkDir:
     def load(self, name: str) -> Any:
         return torch.load(self.root / name, map_location="cpu", weights_only=True)
 
-    def prune(self, keep: int) -> None:
-        """Delete cache files of batches >= keep (written after the last checkpoint) and temps."""
-        if not self.cache.is_dir():
-            return
-        for path in self.cache.iterdir():
-            if path.name.startswith(".") or (path.suffix == ".pt" and int(path.stem[1:]) >= keep):
-                path.unlink(missing_ok=True)
+    def chunk_path(self, chunk: int) -> Path:
+        return self.chunks / f"c{chunk:06d}.pt"
+
+    def done(self, chunk: int) -> bool:
+        return self.chunk_path(chunk).is_file()
+
+    def done_count(self) -> int:
+        """How many chunks have finished pass 1 here."""
+        return len(list(self.chunks.glob("c*.pt"))) if self.chunks.is_dir() else 0
+
+    def save_chunk(self, chunk: int, state: dict[str, Any]) -> None:
+        save_torch_atomic(state, self.chunk_path(chunk))
+
+    def load_chunk(self, chunk: int) -> dict[str, Any]:
+        return torch.load(self.chunk_path(chunk), map_location="cpu", weights_only=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     for key in sorted(set(old) | set(new)):
         if old.get(key) != new.get(key):
             return f"{key}: {old.get(key)!r} then, {new.get(key)!r} now"

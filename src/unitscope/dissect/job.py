@@ -11,13 +11,15 @@ disk holds one layer-sized copy of the activations, deleted at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from ..distributed import ALONE, Cluster, chunks
 from ..errors import DataError
-from ..scan import Batch, progress_bar, scan
+from ..scan import Batch, batch_count, progress_bar, scan
 from ..stats.iou import IoUTally, LabelBatch
 from ..stats.select import RadixQuantiles
 from ..stats.topk import TopK, spatial_extreme
@@ -47,40 +49,79 @@ class Dissection:
     thumbs: dict[int, torch.Tensor]
 
 
+class Store:
+    """Where each chunk's accumulators and cache files are: this run's work folder, or, for
+    `unitscope merge`, the work folders of every shard (on a shared disk)."""
+
+    def __init__(self, works: Sequence[WorkDir], chunk_of: Callable[[int], int]) -> None:
+        self.works, self.chunk_of = list(works), chunk_of
+
+    def done(self, chunk: int) -> bool:
+        return any(work.done(chunk) for work in self.works)
+
+    def _holder(self, chunk: int) -> WorkDir:
+        return next((work for work in self.works if work.done(chunk)), self.works[0])
+
+    def load_chunk(self, chunk: int) -> dict[str, Any]:
+        return self._holder(chunk).load_chunk(chunk)
+
+    def read_cache(self, batch: int) -> dict[str, Any]:
+        return self._holder(self.chunk_of(batch)).read_cache(batch)
+
+
 class Job:
-    """The passes of one run over `dataset`, resumable from the checkpoint `state` in `work`."""
+    """The passes of one run over `dataset`: this process's share of the chunks (all of them
+    alone), resumable from the chunks already done, merged exactly across processes."""
 
     def __init__(self, plan: Plan, dataset, concepts: Concepts, work: WorkDir, state: dict[str, Any],
-                 settings: DissectSettings, progress: bool) -> None:
+                 settings: DissectSettings, progress: bool, cluster: Cluster = ALONE,
+                 store: Store | None = None) -> None:
         self.plan, self.dataset, self.concepts = plan, dataset, concepts
         self.work, self.state, self.settings, self.progress = work, state, settings, progress
-        self.batches = (len(dataset) + settings.batch_size - 1) // settings.batch_size
-        self.counts = {s.key: RadixQuantiles(s.units) for s in plan.streams}
+        self.cluster = cluster
+        self.batches = batch_count(dataset, settings.batch_size)
+        self.chunks = chunks(self.batches, int(state["chunk_batches"]))
+        self.store = store or Store([work], self.chunk_of)
         self.thumbs: dict[int, torch.Tensor] = {}  # top images' thumbnails, from the cache
-        self.top = {s.key: TopK(s.units, settings.top_k, keep_maps=True)
-                    for s in plan.streams if s.variant == MAIN and s.alpha == 0 and settings.top_k > 0}
-        if state["pass1"] > 0:
-            saved = work.load("pass1.pt")
-            for key, counts in self.counts.items():
-                counts.load_state_dict(saved["counts"][key])
-            for key, top in self.top.items():
-                top.load_state_dict(saved["top"][key])
+        self._fresh()
 
-    def run(self) -> Dissection:
-        """Every pass still to do; returns what the report needs."""
+    def chunk_of(self, batch: int) -> int:
+        return batch // int(self.state["chunk_batches"])
+
+    def _fresh(self) -> None:
+        """Empty accumulators for the next chunk: each chunk's are saved alone."""
+        self.counts = {s.key: RadixQuantiles(s.units) for s in self.plan.streams}
+        self.top = {s.key: TopK(s.units, self.settings.top_k, keep_maps=True) for s in self.plan.streams
+                    if s.variant == MAIN and s.alpha == 0 and self.settings.top_k > 0}
+
+    def run(self) -> Dissection | None:
+        """Every pass still to do; returns what the report needs (None for a job-array shard,
+        which only does its share of pass 1)."""
         self.pass1()
-        thresholds = self.thresholds()
-        tallies = self.pass2(thresholds)
-        return Dissection(self.plan, self.concepts, thresholds, tallies, self.top, self.thumbs)
+        return None if self.cluster.shard else self.finish()
+
+    def finish(self) -> Dissection:
+        """Everything after pass 1 (which `unitscope merge` finds done by the shards)."""
+        counts, top = self.totals()
+        thresholds = self.thresholds(counts)
+        tallies = self.pass2(thresholds, top)
+        return Dissection(self.plan, self.concepts, thresholds, tallies, top, self.thumbs)
+
+    def _share(self, chunk_ids: Sequence[int]) -> list[int]:
+        """The batches of this process's share of `chunk_ids`."""
+        return [b for c in self.cluster.mine(chunk_ids) for b in self.chunks[c]]
 
     # ---- pass 1: forward, count, cache ------------------------------------------------------
     def pass1(self) -> None:
-        if self.state["pass1_done"]:
-            return
-        scan(self.plan.variants, self.dataset, self.plan.layers, [self._consume], self.settings.batch_size,
-             start_batch=int(self.state["pass1"]), precision=self.settings.precision,
-             workers=self.settings.workers, progress=self.progress, desc="dissect: forward")
-        self._checkpoint1(self.batches, done=True)
+        todo = [c for c in range(len(self.chunks)) if not self.store.done(c)]
+        error = None
+        try:
+            scan(self.plan.variants, self.dataset, self.plan.layers, [self._consume],
+                 self.settings.batch_size, numbers=self._share(todo), precision=self.settings.precision,
+                 workers=self.settings.workers, progress=self.progress, desc="dissect: forward")
+        except Exception as exc:  # noqa: BLE001 - every process must hear of it (Cluster.agree)
+            error = exc
+        self.cluster.agree(error)
 
     def _consume(self, batch: Batch) -> None:
         labels = LabelBatch.build([it.labels for it in batch.items], [it.whole for it in batch.items],
@@ -99,8 +140,11 @@ class Job:
             "indices": batch.indices, "combo": _compact(labels.combo), "combos": _compact(labels.combos),
             "combo_image": labels.combo_image, "whole": labels.whole, "present": labels.present,
             "acts": acts, **self._thumbnails(batch)})
-        if (batch.number + 1) % self.settings.checkpoint_every == 0:
-            self._checkpoint1(batch.number + 1, done=False)
+        chunk = self.chunk_of(batch.number)
+        if batch.number == self.chunks[chunk][-1]:  # the chunk's last cache file is on disk
+            self.work.save_chunk(chunk, {"counts": {k: c.state_dict() for k, c in self.counts.items()},
+                                         "top": {k: t.state_dict() for k, t in self.top.items()}})
+            self._fresh()
 
     def _thumbnails(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Thumbnails of the batch's images that just entered some unit's top list (all of them
@@ -112,69 +156,78 @@ class Job:
             entered |= torch.isin(batch.indices, top.images)
         return {"thumb_indices": batch.indices[entered], "thumbs": thumbnails(batch.images[entered])}
 
-    def _checkpoint1(self, batches: int, done: bool) -> None:
-        self.work.save("pass1.pt", {
-            "counts": {k: c.state_dict() for k, c in self.counts.items()},
-            "top": {k: t.state_dict() for k, t in self.top.items()}})
-        self.state.update(pass1=batches, pass1_done=done)
-        self.work.commit(self.state)
-
-    def _cached(self, batch: int) -> tuple[dict, LabelBatch]:
-        payload = self.work.read_cache(batch)
-        labels = LabelBatch(payload["combo"], payload["combos"].long(), payload["combo_image"],
-                            payload["whole"], payload["present"])
-        return payload, labels
+    def totals(self) -> tuple[dict[str, RadixQuantiles], dict[str, TopK]]:
+        """Pass 1's counts and top lists over the whole dataset: this process's share of the
+        chunks merged here, then summed (counts) and gathered (top lists) across processes."""
+        self._fresh()
+        counts, top = self.counts, self.top
+        for c in self.cluster.mine(range(len(self.chunks))):
+            saved = self.store.load_chunk(c)
+            for key, total in counts.items():
+                total.merge(_radix(saved["counts"][key]))
+            for key, best in top.items():
+                best.merge(_top(saved["top"][key]))
+        for total in counts.values():
+            _sum_counts(total, self.cluster)
+        if self.cluster.collective:
+            mine = {key: best.state_dict() for key, best in top.items()}
+            self._fresh()
+            for states in self.cluster.gather(mine):
+                for key, best in self.top.items():
+                    best.merge(_top(states[key]))
+            top = self.top
+        return counts, top
 
     # ---- thresholds ------------------------------------------------------------------------
-    def thresholds(self) -> Thresholds:
-        """Exact per-unit thresholds (np.quantile's), from pass 1's counts and rescans of the cache."""
+    def thresholds(self, counts: dict[str, RadixQuantiles]) -> Thresholds:
+        """Exact per-unit thresholds (np.quantile's), from pass 1's counts and rescans of the
+        cache: each process rescans its share, and each round's counts are summed."""
         if self.state["thresholds"]:
             return self.work.load("thresholds.pt")
         quantile = self.settings.quantile
         levels = {neg: quantile if neg else 1.0 - quantile for neg in self.plan.signs}
-        found = exact_thresholds(self.plan.streams, self.counts, levels, self._rescan)
-        self.work.save("thresholds.pt", found)
-        self.state["thresholds"] = True
-        self.work.commit(self.state)
+        found = exact_thresholds(self.plan.streams, counts, levels, self._rescan, reduce=self.cluster.sum_)
+        if self.cluster.main:
+            self.work.save("thresholds.pt", found)
+            self.state["thresholds"] = True
+            self.work.commit(self.state)
         return found
 
     def _rescan(self, round_number: int):
-        """Every cached batch's activations again: {stream key: (n, units) raw values}."""
+        """This process's cached batches again: {stream key: (n, units) raw values}."""
         by_key = {s.key: s for s in self.plan.streams}
-        bar = progress_bar(self.batches, f"dissect: exact thresholds {round_number}", self.progress)
-        for b in range(self.batches):
-            acts = self.work.read_cache(b)["acts"]
+        numbers = self._share(range(len(self.chunks)))
+        bar = progress_bar(len(numbers), f"dissect: exact thresholds {round_number}", self.progress)
+        for b in numbers:
+            acts = self.store.read_cache(b)["acts"]
             yield {key: _rows(s.raw(acts[f"{s.variant}/{s.layer}"])) for key, s in by_key.items()}
             bar.update(1)
         bar.close()
 
     # ---- pass 2: binarize and tally -------------------------------------------------------------
-    def pass2(self, thresholds: Thresholds) -> dict[tuple[str, bool], IoUTally]:
+    def pass2(self, thresholds: Thresholds, top: dict[str, TopK]) -> dict[tuple[str, bool], IoUTally]:
+        """IoU counts of this process's share, summed across processes (they are integer counts,
+        so the sum is exact in any order). Cheap next to pass 1, so a resume redoes it."""
         n_cat = len(self.concepts.categories)
         tallies = {(s.key, neg): IoUTally(s.units, self.concepts.label_category, n_cat)
                    for s in self.plan.streams for neg in self.plan.signs}
-        if self.state["pass2"] > 0:
-            saved = self.work.load("pass2.pt")
-            for key, tally in tallies.items():
-                tally.load_state_dict(saved[f"{key[0]}|{int(key[1])}"])
-        if self.state["pass2_done"]:
-            return tallies
-        start = int(self.state["pass2"])
-        bar = progress_bar(self.batches, "dissect: tally", self.progress, initial=start)
-        wanted = {int(i) for top in self.top.values() for i in top.images.reshape(-1)}
-        for b in range(start, self.batches):
-            payload, labels = self._cached(b)
+        numbers = self._share(range(len(self.chunks)))
+        bar = progress_bar(len(numbers), "dissect: tally", self.progress)
+        wanted = ({int(i) for best in top.values() for i in best.images.reshape(-1)}
+                  if self.cluster.main else set())  # only the report's process keeps thumbnails
+        for b in numbers:
+            payload = self.store.read_cache(b)
+            labels = LabelBatch(payload["combo"], payload["combos"].long(), payload["combo_image"],
+                                payload["whole"], payload["present"])
             self._keep_thumbnails(payload, wanted)
             for stream in self.plan.streams:
                 raw = stream.raw(payload["acts"][f"{stream.variant}/{stream.layer}"])
                 for neg in self.plan.signs:
                     tally_batch(tallies[(stream.key, neg)], raw, thresholds[(stream.key, neg)], labels, neg)
             bar.update(1)
-            if (b + 1) % self.settings.checkpoint_every == 0 or b + 1 == self.batches:
-                self._checkpoint2(tallies, b + 1, done=b + 1 == self.batches)
         bar.close()
-        if start >= self.batches:
-            self._checkpoint2(tallies, self.batches, done=True)
+        for tally in tallies.values():
+            _sum_tally(tally, self.cluster)
         return tallies
 
     def _keep_thumbnails(self, payload: dict, wanted: set[int]) -> None:
@@ -188,10 +241,38 @@ class Job:
             if index in wanted and index not in self.thumbs:
                 self.thumbs[index] = payload["thumbs"][i].clone()
 
-    def _checkpoint2(self, tallies: dict, batches: int, done: bool) -> None:
-        self.work.save("pass2.pt", {f"{k[0]}|{int(k[1])}": t.state_dict() for k, t in tallies.items()})
-        self.state.update(pass2=batches, pass2_done=done)
-        self.work.commit(self.state)
+
+def _radix(state: dict) -> RadixQuantiles:
+    counts = RadixQuantiles(int(state["units"]))
+    counts.load_state_dict(state)
+    return counts
+
+
+def _top(state: dict) -> TopK:
+    best = TopK(int(state["units"]), int(state["k"]))
+    best.load_state_dict(state)
+    return best
+
+
+def _sum_counts(counts: RadixQuantiles, cluster: Cluster) -> None:
+    """Sum one stream's top-byte counts over the processes; one that read no chunk (more
+    processes than chunks) joins with zeros of the dtype the others saw."""
+    if not cluster.collective:
+        return
+    dtype = next((d for d in cluster.gather(counts.state_dict()["dtype"]) if d is not None), None)
+    if dtype is None:
+        return
+    if counts.dtype is None:
+        counts.load_state_dict({"units": counts.units, "count": 0, "dtype": dtype,
+                                "counts": torch.zeros(counts.units, 256, dtype=torch.long)})
+    cluster.sum_(counts.counts)
+    counts.count = int(cluster.sum_(torch.tensor([counts.count]))[0])
+
+
+def _sum_tally(tally: IoUTally, cluster: Cluster) -> None:
+    for part in (tally.intersection, tally.category_area, tally.label_area, tally.unit_area):
+        cluster.sum_(part)
+    tally.images = int(cluster.sum_(torch.tensor([tally.images]))[0])
 
 
 def _compact(numbers: torch.Tensor) -> torch.Tensor:

@@ -1,15 +1,19 @@
 """`run`: Network Dissection of some layers over a Broden-format dataset, one forward per image.
 
 The passes are in job.py, the labels in labels.py, the files in report.py; this module opens
-the data, checks a resume against the checkpoint, and hands each part its settings.
+the data, checks a resume against the checkpoint, and hands each part its settings. The same
+call runs alone, as one rank of a torchrun job (each does its share; rank 0 writes the report),
+or as one shard of a job array (`settings.shard`; `merge.py` finishes the run).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
 
+from ..distributed import Cluster, join, local_device, parse_shard
 from ..errors import BadInputError, DataError
 from ..models import Model, load_model
 from ..rundir import RunDir, default_out
@@ -29,7 +33,9 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
     """Dissect `settings.layers` of `model` on `data` (a Broden directory, or a BrodenDataset
     already opened); write `<out>/dissect/` and return its DissectResult."""
     settings = settings or DissectSettings()
-    model = load_model(model) if isinstance(model, str) else model
+    cluster = parse_shard(settings.shard) or join()
+    if isinstance(model, str):
+        model = load_model(model, device=local_device() or "auto")
     if not settings.layers:
         raise BadInputError("no layers given; name at least one, e.g. conv5")
     if settings.size is not None:
@@ -38,23 +44,55 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
     dataset, source, identity = _open(data, settings.size)
     key = fingerprint(model, settings, identity, len(dataset))
     run_dir = RunDir(default_out(out, model.name))
-    with lock.hold(run_dir.path):  # one run per --out: a second would rewrite this one's cache
+    first = cluster.rank == 0 or cluster.shard  # the process that owns the run directory
+    with lock.hold(run_dir.path) if first else contextlib.nullcontext():
         work = WorkDir(run_dir.path / "dissect" / ".work")
-        state = work.open(key, settings.resume)
-        if state["pass1"] > 0:
-            log.info("dissect: resuming from batch %d of pass 1%s", state["pass1"],
-                     f", batch {state['pass2']} of pass 2" if state["pass2"] else "")
-        job = Job(plan, dataset, Concepts.from_dataset(dataset), work, state, settings, progress)
+        extra = {"units": plan.units(), "source": source, "settings": settings.to_dict(), "model": model.name}
+        state = _open_work(work, key, settings, cluster, extra)
+        job = Job(plan, dataset, Concepts.from_dataset(dataset), work, state, settings,
+                  progress and first, cluster)
         try:
-            job.pass1()
+            found = job.run()
         except BaseException:
-            if state["pass1"] == 0:  # nothing a resume could use: leave no trace
+            if first and work.done_count() == 0:  # nothing a resume could use: leave no trace
                 work.remove()
                 _remove_if_empty(work.root.parent)
             raise
-        data_out, files = report.write(run_dir, model.name, dataset, source, settings, job.run())
+        if cluster.shard:
+            return _shard_result(run_dir, settings, cluster, job)
+        return _finish(run_dir, model.name, dataset, source, settings, cluster, work, found)
+
+
+def _open_work(work: WorkDir, key: dict[str, Any], settings: DissectSettings, cluster: Cluster,
+               extra: dict[str, Any]) -> dict[str, Any]:
+    """The owner of the run directory opens or resumes the work folder; the other ranks join."""
+    if cluster.rank == 0 or cluster.shard:
+        state = work.open(key, settings.resume, settings.checkpoint_every, extra)
+        done = work.done_count()
+        if done:
+            log.info("dissect: resuming with %d chunks of pass 1 done", done)
+    cluster.barrier()
+    return state if cluster.rank == 0 or cluster.shard else work.join()
+
+
+def _finish(run_dir: RunDir, name: str, dataset, source: str, settings: DissectSettings,
+            cluster: Cluster, work: WorkDir, found) -> DissectResult:
+    """Rank 0 writes the report and removes the work folder once every rank is past it; every
+    rank returns the same dissect.json content."""
+    data_out, files = {}, []
+    if cluster.main:
+        data_out, files = report.write(run_dir, name, dataset, source, settings, found)
         work.remove()
+    data_out = cluster.gather(data_out)[0]
     return DissectResult(run_dir.path, data_out, settings, files)
+
+
+def _shard_result(run_dir: RunDir, settings: DissectSettings, cluster: Cluster, job: Job) -> DissectResult:
+    """A shard's outcome: which chunks it holds; `unitscope merge` turns the shards into a run."""
+    mine = cluster.mine(range(len(job.chunks)))
+    data = {"shard": settings.shard, "chunks": len(job.chunks), "chunks_here": mine,
+            "work": str(job.work.root)}
+    return DissectResult(run_dir.path, data, settings, [])
 
 
 def _open(data: Any, size: int | None) -> tuple[Any, str, str]:
@@ -77,7 +115,5 @@ def _open(data: Any, size: int | None) -> tuple[Any, str, str]:
 
 
 def _remove_if_empty(folder: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         folder.rmdir()
-    except OSError:
-        pass

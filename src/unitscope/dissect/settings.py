@@ -32,7 +32,11 @@ class DissectSettings(Settings):
     baseline: str | None = option(None, "also dissect the model with random weights", choices=("random",))
     batch_size: int = batch_size_option(32)
     checkpoint_every: int = option(20, "batches between checkpoints", low=1, fingerprint=False)
-    resume: bool = option(False, "continue a killed run from its checkpoint", fingerprint=False)
+    resume: bool = option(False, "continue a killed run from its checkpoint (with any number of "
+                          "processes)", fingerprint=False, record=False)
+    shard: str | None = option(None, "do shard I/N of pass 1 only, as one job of an array; "
+                               "`unitscope merge` finishes the run", metavar="I/N", fingerprint=False,
+                               record=False)
     size: int | None = option(None, "resize images to this size (default: as stored)", low=1)
     workers: int | None = workers_option()
     precision: str | None = precision_option(None)

@@ -48,18 +48,26 @@ class Plan:
     streams: list[Stream]
     signs: list[bool]  # False: top quantile; True: bottom quantile too (--negative)
 
+    def units(self) -> dict[str, int]:
+        """Units per layer (what `merge` needs to rebuild the plan without the model)."""
+        return {s.layer: s.units for s in self.streams}
+
+    @classmethod
+    def from_units(cls, units: dict[str, int], settings: DissectSettings) -> Plan:
+        """The plan of a run whose activations are already cached: no model is forwarded."""
+        streams = [Stream(MAIN, layer, a, units[layer], rotation(units[layer], a, settings.seed))
+                   for layer in settings.layers for a in settings.alphas()]
+        if settings.baseline:
+            streams += [Stream(BASELINE, layer, 0.0, units[layer], None) for layer in settings.layers]
+        return cls({}, list(settings.layers), streams, [False, True] if settings.negative else [False])
+
     @classmethod
     def build(cls, model: Model, settings: DissectSettings) -> Plan:
-        layers = list(settings.layers)
-        units = spatial_units(model, layers)
-        variants = {MAIN: model}
+        plan = cls.from_units(spatial_units(model, list(settings.layers)), settings)
+        plan.variants = {MAIN: model}
         if settings.baseline == "random":
-            variants[BASELINE] = random_copy(model, settings.seed)
-        streams = [Stream(MAIN, layer, a, units[layer], rotation(units[layer], a, settings.seed))
-                   for layer in layers for a in settings.alphas()]
-        if settings.baseline:
-            streams += [Stream(BASELINE, layer, 0.0, units[layer], None) for layer in layers]
-        return cls(variants, layers, streams, [False, True] if settings.negative else [False])
+            plan.variants[BASELINE] = random_copy(model, settings.seed)
+        return plan
 
 
 def spatial_units(model: Model, layers: Sequence[str]) -> dict[str, int]:

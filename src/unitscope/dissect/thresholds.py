@@ -19,10 +19,13 @@ Rescan = Callable[[int], Iterator[Mapping[str, torch.Tensor]]]
 
 
 def exact_thresholds(streams, counts: Mapping[str, RadixQuantiles], levels: Mapping[bool, float],
-                     rescan: Rescan) -> dict[tuple[str, bool], torch.Tensor]:
+                     rescan: Rescan, reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
+                     ) -> dict[tuple[str, bool], torch.Tensor]:
     """{(stream key, negative): float64 per-unit threshold at quantile level levels[negative]}.
 
-    `rescan(n)` yields, batch by batch, {stream key: (positions, units) values} in pass 1's order."""
+    `rescan(n)` yields, batch by batch, {stream key: (positions, units) values}; `reduce` sums a
+    round's count table over the processes of a distributed run (each rescanned its own share),
+    so every process fixes the same digits: the thresholds of the whole dataset."""
     qs = list(levels.values())
     selections = {s.key: counts[s.key].selection(qs) for s in streams}
     round_number = 1
@@ -33,6 +36,8 @@ def exact_thresholds(streams, counts: Mapping[str, RadixQuantiles], levels: Mapp
                     sel.update(batch[key])
         for key, sel in selections.items():
             if not sel.done:
+                for table in sel.tables.values():
+                    reduce(table)
                 _end_round(key, sel)
         round_number += 1
     results = {key: sel.result() for key, sel in selections.items()}
