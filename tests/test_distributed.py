@@ -104,7 +104,7 @@ def test_shards_and_merge_write_the_files_of_one(world, alone, tmp_path, capsys)
     for i in range(3):  # 5 chunks over 3 shards: 2, 2 and 1
         shard = ["--shard", f"{i}/3", "--out", str(tmp_path / f"s{i}")]
         code, out, err = run_cli(capsys, "--quiet", *args, *shard)
-        assert code == 0 and f"shard {i}/3" in out, err
+        assert code == 0 and f"dissect: shard {i}/3 done" in out, err
     shards = [str(tmp_path / f"s{i}") for i in range(3)]
     err = cli_error(capsys, ["merge", *shards[:2], "--out", str(tmp_path / "partial")])
     assert "chunks 2 of 5 are in none of the shards" in err
@@ -125,3 +125,25 @@ def test_merge_refuses_shards_of_different_runs(world, tmp_path, capsys):
     err = cli_error(capsys, ["merge", *shards, "--out", str(tmp_path / "m")])
     assert "not from the same run" in err and "quantile: 0.005 then, 0.01 now" in err
     assert not (tmp_path / "m" / "dissect").exists()
+
+
+def test_examples_with_two_processes_and_as_shards_write_the_json_of_one(world, tmp_path, capsys):
+    from helpers.cli import run_cli
+
+    args = ["examples", "toy", str(world), "conv5:0-9", "fc8", "--top-k", "3", "--batch-size", "2",
+            "--precision", "fp32", "--device", "cpu"]
+    one = unitscope(*args, "--out", str(tmp_path / "one"))
+    two = unitscope(*args, "--out", str(tmp_path / "two"), procs=2)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    for i in range(2):
+        shard = ["--shard", f"{i}/2", "--out", str(tmp_path / f"s{i}")]
+        code, _, err = run_cli(capsys, "--quiet", *args, *shard)
+        assert code == 0, err
+    code, _, err = run_cli(capsys, "--quiet", "merge", str(tmp_path / "s0"), str(tmp_path / "s1"),
+                           "--out", str(tmp_path / "merged"))
+    assert code == 0, err
+    expected = (tmp_path / "one/examples/examples.json").read_bytes()
+    for run in ("two", "merged"):
+        assert (tmp_path / run / "examples/examples.json").read_bytes() == expected, run
+        assert (tmp_path / run / "examples/fc8/0/top_0.png").read_bytes() == \
+            (tmp_path / "one/examples/fc8/0/top_0.png").read_bytes()

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from .errors import BadInputError, UnitscopeError
 
 TIMEOUT = datetime.timedelta(minutes=30)
+CHUNK_BATCHES = 16  # chunk size of the verbs without checkpoints (examples, graph)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class Cluster:
     def mine(self, chunks: Sequence[int]) -> list[int]:
         """This process's share of `chunks`: every world-th one, starting at its rank."""
         return list(chunks)[self.rank :: self.world]
+
+    def share(self, batches: int, per_chunk: int = CHUNK_BATCHES) -> list[int]:
+        """This process's batch numbers: its round-robin share of the chunks of `per_chunk`."""
+        cut = chunks(batches, per_chunk)
+        return [b for c in self.mine(range(len(cut))) for b in cut[c]]
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         """`tensor` summed over the processes, in place (integer counts stay exact). nccl sums

@@ -20,13 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from .data.images import image_only, open_dataset
+from .distributed import Cluster, join, local_device, parse_shard
 from .errors import BadInputError, BadUnitError, DataError, UnitscopeError
 from .imageio import save_png, to_uint8
 from .models import Model, load_model
 from .models.preactivation import ReluLinks, relu_links
 from .result import Display, Result
-from .rundir import RunDir, default_out, read_json, write_json_atomic
-from .scan import Batch, scan
+from .rundir import RunDir, default_out, read_json, save_torch_atomic, write_json_atomic
+from .scan import Batch, batch_count, scan
 from .settings import Settings, batch_size_option, option, precision_option, top_k_option, workers_option
 from .stats.topk import TopK, spatial_extreme
 from .units import Unit, parse_units
@@ -51,6 +52,8 @@ class ExamplesSettings(Settings):
     batch_size: int = batch_size_option(64)
     precision: str | None = precision_option()
     workers: int | None = workers_option()
+    shard: str | None = option(None, "do shard I/N of the scan only, as one job of an array; "
+                               "`unitscope merge` finishes the run", metavar="I/N", record=False)
 
     def check(self) -> None:
         if not self.units:
@@ -104,11 +107,33 @@ class _Collector:
     ReLU's input, by spatial min), with maps."""
 
     def __init__(self, wanted: dict[str, list[int]], k: int, bottom_of: dict[str, str]) -> None:
-        self.wanted = wanted
+        self.wanted, self.k = wanted, k
         self.bottom_of = bottom_of
+        self.layers = list(dict.fromkeys([*wanted, *bottom_of.values()]))
         self.index = {layer: torch.tensor(chans) for layer, chans in wanted.items()}
-        self.top = {layer: TopK(len(c), k, True, keep_maps=True) for layer, c in wanted.items()}
-        self.bottom = {layer: TopK(len(c), k, False, keep_maps=True) for layer, c in wanted.items()}
+        self._fresh()
+
+    def _fresh(self) -> None:
+        self.top = {layer: TopK(len(c), self.k, True, keep_maps=True) for layer, c in self.wanted.items()}
+        self.bottom = {layer: TopK(len(c), self.k, False, keep_maps=True) for layer, c in self.wanted.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {layer: (self.top[layer].state_dict(), self.bottom[layer].state_dict())
+                for layer in self.wanted}
+
+    def merge_states(self, states: list[dict[str, Any]]) -> None:
+        """These top lists become the merge of `states` (ties break by image index, so any order
+        gives what one pass over everything gives)."""
+        self._fresh()
+        for state in states:
+            for layer, (top, bottom) in state.items():
+                self.top[layer].merge(_top_list(top))
+                self.bottom[layer].merge(_top_list(bottom))
+
+    def gather(self, cluster: Cluster) -> None:
+        """Every process's top lists merged, on every process."""
+        if cluster.collective:
+            self.merge_states(cluster.gather(self.state_dict()))
 
     def __call__(self, batch: Batch) -> None:
         recorded = batch.acts["model"]
@@ -149,15 +174,31 @@ def run(model: Model | str, data: str | Path | Any, settings: ExamplesSettings |
     `.image` and `.name`; `out` defaults to runs/<model>.
     """
     settings = settings or ExamplesSettings()
-    model = load_model(model) if isinstance(model, str) else model
+    cluster = parse_shard(settings.shard) or join()
+    model = load_model(model, device=local_device() or "auto") if isinstance(model, str) else model
     wanted = channels_by_layer(model.expand(" ".join(settings.units)))
     dataset = _open(data, model.input_spec.size)
-    bottom_of = bottom_layers(model, list(wanted))
-    collector = _Collector(wanted, settings.top_k, bottom_of)
-    layers = list(dict.fromkeys([*wanted, *bottom_of.values()]))
-    scan({"model": model}, dataset, layers, [collector], settings.batch_size,
-         precision=settings.precision, workers=settings.workers, progress=progress, desc="examples")
+    collector = _Collector(wanted, settings.top_k, bottom_layers(model, list(wanted)))
+    error = None
+    try:
+        scan({"model": model}, dataset, collector.layers, [collector], settings.batch_size,
+             numbers=cluster.share(batch_count(dataset, settings.batch_size)), precision=settings.precision,
+             workers=settings.workers, progress=progress and cluster.rank == 0, desc="examples")
+    except Exception as exc:  # noqa: BLE001 - every process must hear of it (Cluster.agree)
+        error = exc
+    cluster.agree(error)
+    collector.gather(cluster)
     run_dir = RunDir(default_out(out, model.name))
+    if cluster.shard:
+        return _save_shard(run_dir, model, data, settings, collector)
+    result, files = ({}, []) if not cluster.main else write_examples(run_dir, model, dataset, data, settings,
+                                                                      collector)
+    return ExamplesResult(run_dir.path, cluster.gather(result)[0], settings, files)
+
+
+def write_examples(run_dir: RunDir, model: Model, dataset, data: Any, settings: ExamplesSettings,
+                   collector: _Collector) -> tuple[dict[str, Any], list[Path]]:
+    """Render every example, write examples.json and register it; returns (its content, files)."""
     found = _render(run_dir, model, dataset, collector, relu_links(model))
     path = run_dir.path / "examples" / "examples.json"
     result = {"dataset": str(data) if isinstance(data, (str, Path)) else type(data).__name__,
@@ -167,7 +208,59 @@ def run(model: Model | str, data: str | Path | Any, settings: ExamplesSettings |
     run_dir.register("examples", {"json": "examples/examples.json"}, model=model.name)
     files = [run_dir.path / example[key] for entry in found.values() for side in SIDES
              for example in entry[side] for key in ("thumb", "patch")]
-    return ExamplesResult(run_dir.path, result, settings, [*files, path])
+    return result, [*files, path]
+
+
+def _save_shard(run_dir: RunDir, model: Model, data: Any, settings: ExamplesSettings,
+                collector: _Collector) -> ExamplesResult:
+    """A shard's top lists and what `unitscope merge` needs to finish the run: the model's spec,
+    the data and the settings."""
+    if not isinstance(data, (str, Path)):
+        raise BadInputError("--shard needs DATA as a folder: `unitscope merge` opens it again")
+    state = {"top": collector.state_dict(), "settings": settings.to_dict(), "model": model.name,
+             "source": model.source, "data": str(data), "dataset": str(Path(data).resolve())}
+    path = run_dir.path / "examples" / "shard.pt"
+    save_torch_atomic(state, path)
+    return ExamplesResult(run_dir.path, {"shard": settings.shard, "path": str(path)}, settings, [path])
+
+
+def merge_shards(shards: list[Path], out: str | Path) -> ExamplesResult:
+    """Finish an examples run done as `--shard I/N` jobs: merge their top lists and render, the
+    model loaded again from the spec the shards recorded. Nothing is written on a mismatch."""
+    states = [_shard_state(Path(shard)) for shard in shards]
+    first = states[0]
+    for shard, state in zip(shards[1:], states[1:], strict=True):
+        for key in ("settings", "model", "source", "dataset"):
+            if state[key] != first[key]:
+                raise DataError(f"examples shard '{shard}' is not from the same run as '{shards[0]}' "
+                                f"({key} differs); merge the shards of one examples command")
+    if first["source"] is None:
+        raise DataError("the shards' model was given as a Python object; merge needs one named on the "
+                        "command line (MODEL and its flags)")
+    from .models.source import ModelSource
+
+    settings = ExamplesSettings(**first["settings"])
+    model = ModelSource(**first["source"]).load()
+    wanted = channels_by_layer(model.expand(" ".join(settings.units)))
+    collector = _Collector(wanted, settings.top_k, bottom_layers(model, list(wanted)))
+    collector.merge_states([state["top"] for state in states])
+    dataset = _open(first["dataset"], model.input_spec.size)
+    result, files = write_examples(RunDir(out), model, dataset, first["data"], settings, collector)
+    return ExamplesResult(Path(out), result, settings, files)
+
+
+def _shard_state(shard: Path) -> dict[str, Any]:
+    path = shard / "examples" / "shard.pt"
+    if not path.is_file():
+        raise DataError(f"'{shard}' holds no examples shard ({path}); give the --out of each "
+                        "`examples --shard I/N` run")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _top_list(state: dict[str, Any]) -> TopK:
+    best = TopK(int(state["units"]), int(state["k"]))
+    best.load_state_dict(state)
+    return best
 
 
 def _previous_units(path: Path, k: int) -> dict[str, Any]:

@@ -80,6 +80,9 @@ class VerbCommand:
         model = model_from_args(args)
         out = run_dir(args, model)
         result = self.run_verb(model, self.data_of(args), settings, out, progress=progress(args))
-        if rank() == 0:  # under torchrun every rank runs the command; one of them reports
+        if "shard" in result:
+            print(f"{self.verb}: shard {result['shard']} done in {out}; when every shard is done, run "
+                  f"`unitscope merge SHARD_OUT... --out DIR`")
+        elif rank() == 0:  # under torchrun every rank runs the command; one of them reports
             print(self.summary(result, out))
         return 0

@@ -9,10 +9,6 @@ from ._common import VerbCommand
 
 def _summary(result: DissectResult, out: str) -> str:
     """Detectors per layer (and for random weights), the rotation curve, where the JSON is."""
-    if "shard" in result:
-        return (f"dissect: shard {result['shard']} did its {len(result['chunks_here'])} of "
-                f"{result['chunks']} chunks in {result['work']}; when every shard is done, run "
-                f"`unitscope merge SHARD_OUT... --out DIR`")
     lines = []
     for layer, entry in result["layers"].items():
         unique = entry["unique_detectors"]

@@ -108,7 +108,7 @@ class Job:
         return Dissection(self.plan, self.concepts, thresholds, tallies, top, self.thumbs)
 
     def _share(self, chunk_ids: Sequence[int]) -> list[int]:
-        """The batches of this process's share of `chunk_ids`."""
+        """The batches of this process's share of `chunk_ids` (those not done yet, in pass 1)."""
         return [b for c in self.cluster.mine(chunk_ids) for b in self.chunks[c]]
 
     # ---- pass 1: forward, count, cache ------------------------------------------------------

@@ -26,5 +26,7 @@ class ModelSource(Settings):
     def load(self) -> Model:
         """The model, in eval mode on `device`."""
         weights = None if str(self.weights).lower() == "none" else self.weights
-        return load_model(self.model, weights=weights, arch=self.arch, device=self.device, seed=self.seed,
-                          allow_download=self.allow_download)
+        model = load_model(self.model, weights=weights, arch=self.arch, device=self.device, seed=self.seed,
+                           allow_download=self.allow_download)
+        model.source = self.to_dict()  # how to load it again (`unitscope merge` does)
+        return model

@@ -52,6 +52,7 @@ class Model:
     layer_names: list[str]
     class_names: list[str] | None = None
     _channels: dict[str, int] = field(default_factory=dict, repr=False)
+    source: dict[str, Any] | None = field(default=None, repr=False)  # ModelSource fields, to load it again
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Forward [0, 1] images (normalized here, never by the caller)."""
