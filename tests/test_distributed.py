@@ -147,3 +147,14 @@ def test_examples_with_two_processes_and_as_shards_write_the_json_of_one(world, 
         assert (tmp_path / run / "examples/examples.json").read_bytes() == expected, run
         assert (tmp_path / run / "examples/fc8/0/top_0.png").read_bytes() == \
             (tmp_path / "one/examples/fc8/0/top_0.png").read_bytes()
+
+
+def test_graph_with_two_processes_writes_the_json_of_one(world, tmp_path):
+    """Per-chunk sums added in chunk order: the floats do not depend on the number of processes."""
+    args = ["graph", "toy", str(world), "--layers", "conv4,conv5,fc8", "--images", "20", "--batch-size", "1",
+            "--device", "cpu"]
+    one = unitscope(*args, "--out", str(tmp_path / "one"))
+    two = unitscope(*args, "--out", str(tmp_path / "two"), procs=2)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr + two.stderr
+    one_json, two_json = (tmp_path / run / "graph/graph.json" for run in ("one", "two"))
+    assert one_json.read_bytes() == two_json.read_bytes()
