@@ -273,11 +273,12 @@ def test_killed_run_resumes_to_identical_tally(tmp_path, caplog):
     with pytest.raises(RuntimeError, match="simulated crash"):
         dissect(model, crash, killed, **common)
     done = sorted(p.name for p in (killed / "dissect" / ".work" / "chunks").iterdir())
-    assert done == ["c000000.pt", "c000001.pt"]  # chunks of 2 batches: batches 0-3 are safe
+    assert done == [f"c{i:06d}.pt" for i in range(4)]  # one batch a chunk; loading batch 5 crashed
+    # before batch 4 was consumed (the scan reads a batch ahead)
     assert not (killed / "dissect" / "dissect.json").exists()
     with caplog.at_level("INFO", logger="unitscope.dissect"):
         dissect(model, data, killed, resume=True, **common)
-    assert [r.getMessage() for r in caplog.records] == ["dissect: resuming with 2 chunks of pass 1 done"]
+    assert [r.getMessage() for r in caplog.records] == ["dissect: resuming with 4 chunks of pass 1 done"]
     for layer in ("conv1", "conv2"):
         for name in ("tally.csv", "tally_negative.csv", "units.csv", "units_negative.csv"):
             assert (killed / "dissect" / layer / name).read_bytes() == \
@@ -306,7 +307,7 @@ def test_run_killed_in_pass_2_resumes_to_identical_tally_and_images(tmp_path, mo
     with pytest.raises(RuntimeError, match="pass 2"):
         dissect(model, data, tmp_path / "killed", **common)
     state = json.loads((tmp_path / "killed" / "dissect" / ".work" / "state.json").read_text())
-    assert state["thresholds"] and len(list((tmp_path / "killed/dissect/.work/chunks").iterdir())) == 4
+    assert state["thresholds"] and len(list((tmp_path / "killed/dissect/.work/chunks").iterdir())) == 8
     monkeypatch.setattr(job, "tally_batch", real)
     dissect(model, data, tmp_path / "killed", resume=True, **common)
     files = sorted(p.relative_to(tmp_path / "clean") for p in (tmp_path / "clean" / "dissect").rglob("*")

@@ -12,7 +12,7 @@ import torch
 
 from .errors import BadInputError
 
-DEVICE_HELP = "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"
+DEVICE_HELP = "auto (CUDA (a torchrun rank: its own GPU), then MPS, then CPU), cpu, cuda, cuda:N or mps"
 
 
 def _mps_available() -> bool:
@@ -26,8 +26,8 @@ def resolve_device(text: str | torch.device | None) -> torch.device:
         return text
     name = (text or "auto").strip().lower()
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
+        if torch.cuda.is_available():  # a torchrun rank takes its own GPU
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     try:
         device = torch.device(name)

@@ -11,7 +11,9 @@ top-k list with a fixed tie-break.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
+import pickle
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +25,8 @@ import torch.distributed as dist
 from .errors import BadInputError, UnitscopeError
 
 TIMEOUT = datetime.timedelta(minutes=30)
+TRAFFIC = {"bytes": 0, "collectives": 0}  # what this process sent to the others (bench_scale reads it)
+log = logging.getLogger(__name__)
 CHUNK_BATCHES = 16  # chunk size of the verbs without checkpoints (examples, graph)
 
 
@@ -48,9 +52,9 @@ class Cluster:
         """This process's share of `chunks`: every world-th one, starting at its rank."""
         return list(chunks)[self.rank :: self.world]
 
-    def share(self, batches: int, per_chunk: int = CHUNK_BATCHES) -> list[int]:
-        """This process's batch numbers: its round-robin share of the chunks of `per_chunk`."""
-        cut = chunks(batches, per_chunk)
+    def share(self, batches: int, most: int = CHUNK_BATCHES) -> list[int]:
+        """This process's batch numbers: its round-robin share of the chunks (`chunk_size`)."""
+        cut = chunks(batches, chunk_size(batches, most))
         return [b for c in self.mine(range(len(cut))) for b in cut[c]]
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -58,6 +62,7 @@ class Cluster:
         GPU tensors only: CPU counts go there and back."""
         if not self.collective:
             return tensor
+        _count(tensor.numel() * tensor.element_size())
         if dist.get_backend() == "nccl" and tensor.device.type == "cpu":
             on_gpu = tensor.cuda()
             dist.all_reduce(on_gpu, op=dist.ReduceOp.SUM)
@@ -69,6 +74,7 @@ class Cluster:
         """Every process's `obj`, in rank order (just [obj] alone)."""
         if not self.collective:
             return [obj]
+        _count(len(pickle.dumps(obj)))
         found: list[Any] = [None] * self.world
         dist.all_gather_object(found, obj)
         return found
@@ -98,9 +104,20 @@ class Cluster:
 ALONE = Cluster()
 
 
+def _count(nbytes: int) -> None:
+    TRAFFIC["bytes"] += nbytes
+    TRAFFIC["collectives"] += 1
+
+
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def chunk_size(batches: int, most: int) -> int:
+    """Batches per chunk: at most `most`, and small enough that a run has about 64 chunks to deal
+    (4 chunks of 20 batches split 40/23 between 2 processes); never the number of processes."""
+    return max(1, min(most, -(-batches // 64)))
 
 
 def chunks(batches: int, per_chunk: int) -> list[range]:
@@ -135,16 +152,11 @@ def join(device: str | None = None) -> Cluster:
     return Cluster(dist.get_rank(), dist.get_world_size(), collective=True)
 
 
-def local_device() -> str | None:
-    """cuda:LOCAL_RANK for a rank on a GPU machine under torchrun, else None (no opinion)."""
-    if launched() and torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    return None
-
-
 def leave() -> None:
     """Close the process group once every rank is done (an exit without it can abort a rank
     whose peer is still closing its connections)."""
     if dist.is_available() and dist.is_initialized():
+        log.info("distributed: rank %d sent %d bytes in %d collectives", dist.get_rank(), TRAFFIC["bytes"],
+                 TRAFFIC["collectives"])
         dist.barrier()
         dist.destroy_process_group()

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .data.images import image_only, open_dataset
-from .distributed import Cluster, join, local_device, parse_shard
+from .distributed import Cluster, join, parse_shard
 from .errors import BadInputError, BadUnitError, DataError, UnitscopeError
 from .imageio import save_png, to_uint8
 from .models import Model, load_model
@@ -175,7 +175,7 @@ def run(model: Model | str, data: str | Path | Any, settings: ExamplesSettings |
     """
     settings = settings or ExamplesSettings()
     cluster = parse_shard(settings.shard) or join()
-    model = load_model(model, device=local_device() or "auto") if isinstance(model, str) else model
+    model = load_model(model) if isinstance(model, str) else model
     wanted = channels_by_layer(model.expand(" ".join(settings.units)))
     dataset = _open(data, model.input_spec.size)
     collector = _Collector(wanted, settings.top_k, bottom_layers(model, list(wanted)))
@@ -183,7 +183,8 @@ def run(model: Model | str, data: str | Path | Any, settings: ExamplesSettings |
     try:
         scan({"model": model}, dataset, collector.layers, [collector], settings.batch_size,
              numbers=cluster.share(batch_count(dataset, settings.batch_size)), precision=settings.precision,
-             workers=settings.workers, progress=progress and cluster.rank == 0, desc="examples")
+             workers=settings.workers, progress=progress and cluster.rank == 0, desc="examples",
+             processes=cluster.world if cluster.collective else 1)
     except Exception as exc:  # noqa: BLE001 - every process must hear of it (Cluster.agree)
         error = exc
     cluster.agree(error)

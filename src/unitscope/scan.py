@@ -155,7 +155,7 @@ def _consume(batch: Batch, copied: Any, consumers: Sequence[Callable[[Batch], No
         copied.synchronize()
     for consume in consumers:
         consume(batch)
-    bar.update(1)
+    bar.update(getattr(bar, "step", 1))
 
 
 def scan(
@@ -169,6 +169,7 @@ def scan(
     workers: int | None = None,
     progress: bool = True,
     desc: str = "scan",
+    processes: int = 1,
 ) -> int:
     """Forward every batch once through each model, probing `layers`, and hand it to consumers.
 
@@ -177,7 +178,8 @@ def scan(
     a GPU the next batch's forward is launched before the last batch is consumed, so the two
     overlap; consumers still see batches in order, one at a time.
 
-    `numbers`: which batches (all by default), e.g. this process's share of a distributed run.
+    `numbers`: which batches (all by default), e.g. this process's share of a distributed run;
+    `processes`: how many share the run, so one bar shows the whole job's images/s.
     Returns the number of batches the dataset has.
     """
     total = batch_count(dataset, batch_size)
@@ -188,7 +190,8 @@ def scan(
     probes = {key: Probe(m.module, layers) for key, m in models.items()}
     for m in models.values():
         prepare(m)
-    bar = progress_bar(len(numbers), desc, progress)
+    bar = progress_bar(len(numbers) * processes, desc, progress)
+    bar.step = processes  # the bar of rank 0 of a torchrun job stands for all of them
     pending: tuple[Batch, Any] | None = None
     try:
         for probe in probes.values():

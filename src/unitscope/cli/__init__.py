@@ -63,8 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line on stderr and exit with 2."""
     args = build_parser().parse_args(argv)
+    with _notes(shown=not args.quiet):
+        try:
+            return _run(args)
+        finally:
+            leave()  # the process group of a torchrun job, closed on every way out
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
-        with warnings.catch_warnings(), _notes(shown=not args.quiet):
+        with warnings.catch_warnings():
             warnings.simplefilter("default")
             code = args._run(args)
     except UnitscopeError as exc:
@@ -76,8 +84,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `unitscope layers MODEL | head`: the reader has all it wanted
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaced for the interpreter's exit flush
         return 0
-    finally:
-        leave()
     return int(code or 0)
 
 

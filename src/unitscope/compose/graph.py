@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from tqdm.auto import tqdm
 
-from ..distributed import ALONE, CHUNK_BATCHES, Cluster, chunks, join, local_device
+from ..distributed import ALONE, CHUNK_BATCHES, Cluster, chunk_size, chunks, join
 from ..errors import DataError
 from ..imageio import load_image, to_float
 from ..models import Model, load_model
@@ -139,7 +139,8 @@ def mean_scores(model: Model, items: Sequence, layers: list[str], batch: int = 1
     'bf16' records the forward under bf16 autocast where fast (about 1.6x here; scores then
     carry ~1 % error, fine for ranking).
     """
-    cut = chunks(-(-len(items) // batch), CHUNK_BATCHES)
+    batches = -(-len(items) // batch)
+    cut = chunks(batches, chunk_size(batches, CHUNK_BATCHES))
     mine = cluster.mine(range(len(cut)))
     bar = tqdm(total=sum(len(cut[c]) for c in mine), desc="composition graph", disable=not progress)
     sums = {}
@@ -213,7 +214,7 @@ def run(model: Model | str, data: Any, settings: GraphSettings | None = None,
     """
     settings = settings or GraphSettings()
     cluster = join()
-    model = load_model(model, device=local_device() or "auto") if isinstance(model, str) else model
+    model = load_model(model) if isinstance(model, str) else model
     progress = progress and sys.stderr.isatty() and cluster.rank == 0
     layers = check_layers(model, list(settings.layers) or default_layers(model))
     items = _sources(data, model.input_spec.size, settings.images)

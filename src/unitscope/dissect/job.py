@@ -118,7 +118,8 @@ class Job:
         try:
             scan(self.plan.variants, self.dataset, self.plan.layers, [self._consume],
                  self.settings.batch_size, numbers=self._share(todo), precision=self.settings.precision,
-                 workers=self.settings.workers, progress=self.progress, desc="dissect: forward")
+                 workers=self.settings.workers, progress=self.progress, desc="dissect: forward",
+                 processes=self.cluster.world if self.cluster.collective else 1)
         except Exception as exc:  # noqa: BLE001 - every process must hear of it (Cluster.agree)
             error = exc
         self.cluster.agree(error)

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..distributed import Cluster, join, local_device, parse_shard
+from ..distributed import Cluster, chunk_size, join, parse_shard
 from ..errors import BadInputError, DataError
 from ..models import Model, load_model
 from ..rundir import RunDir, default_out
@@ -35,7 +35,7 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
     settings = settings or DissectSettings()
     cluster = parse_shard(settings.shard) or join()
     if isinstance(model, str):
-        model = load_model(model, device=local_device() or "auto")
+        model = load_model(model)
     if not settings.layers:
         raise BadInputError("no layers given; name at least one, e.g. conv5")
     if settings.size is not None:
@@ -67,7 +67,8 @@ def _open_work(work: WorkDir, key: dict[str, Any], settings: DissectSettings, cl
                extra: dict[str, Any]) -> dict[str, Any]:
     """The owner of the run directory opens or resumes the work folder; the other ranks join."""
     if cluster.rank == 0 or cluster.shard:
-        state = work.open(key, settings.resume, settings.checkpoint_every, extra)
+        batches = -(-int(key["images"]) // settings.batch_size)
+        state = work.open(key, settings.resume, chunk_size(batches, settings.checkpoint_every), extra)
         done = work.done_count()
         if done:
             log.info("dissect: resuming with %d chunks of pass 1 done", done)

@@ -31,7 +31,8 @@ class DissectSettings(Settings):
     negative: bool = option(False, "dissect the bottom quantile too")
     baseline: str | None = option(None, "also dissect the model with random weights", choices=("random",))
     batch_size: int = batch_size_option(32)
-    checkpoint_every: int = option(20, "batches between checkpoints", low=1, fingerprint=False)
+    checkpoint_every: int = option(20, "batches between checkpoints at most (a run is cut into about 64 "
+                                   "chunks, each saved when done)", low=1, fingerprint=False)
     resume: bool = option(False, "continue a killed run from its checkpoint (with any number of "
                           "processes)", fingerprint=False, record=False)
     shard: str | None = option(None, "do shard I/N of pass 1 only, as one job of an array; "
