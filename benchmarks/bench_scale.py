@@ -32,8 +32,9 @@ def world(n: int) -> Path:
     return out
 
 
-def dissect(model: str, data: Path, images: int, procs: int, scratch: str) -> tuple[float, int]:
-    """(wall seconds, bytes rank 0 sent) of `unitscope dissect` over the first `images` images."""
+def dissect(model: str, data: Path, images: int, procs: int, scratch: str) -> tuple[float, float, int]:
+    """(wall seconds of the command, seconds of the passes as dissect logs them, bytes rank 0
+    sent) of `unitscope dissect` over the first `images` images."""
     layer, extra = MODELS[model]
     launcher = [sys.executable]
     if procs > 1:
@@ -48,7 +49,8 @@ def dissect(model: str, data: Path, images: int, procs: int, scratch: str) -> tu
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
     sent = re.findall(r"distributed: rank 0 sent (\d+) bytes", done.stderr)
-    return seconds, int(sent[0]) if sent else 0
+    passes = re.findall(r"dissect: \d+ images in ([\d.]+) s", done.stderr)
+    return seconds, float(passes[0]) if passes else float("nan"), int(sent[0]) if sent else 0
 
 
 def subset(data: Path, images: int, scratch: str) -> Path:
@@ -74,12 +76,13 @@ def main() -> None:
     data = world(args.images)
     print(f"dissect over {args.images} concept-world images; OMP_NUM_THREADS=1 in every process")
     for model in args.models.split(","):
-        alone, _ = dissect(model, data, args.images, 1, args.scratch)
-        two, sent = dissect(model, data, args.images, 2, args.scratch)
-        _, sent_half = dissect(model, data, args.images // 2, 2, args.scratch)
+        alone, alone_passes, _ = dissect(model, data, args.images, 1, args.scratch)
+        two, two_passes, sent = dissect(model, data, args.images, 2, args.scratch)
+        _, _, sent_half = dissect(model, data, args.images // 2, 2, args.scratch)
         per_image = sent / args.images / 1e3
-        print(f"{model} {MODELS[model][0]}: 1 process {alone:.1f} s, 2 processes {two:.1f} s: "
-              f"speed-up {alone / two:.2f}x | rank 0 sent {sent / 1e6:.2f} MB ({per_image:.1f} kB per "
+        print(f"{model} {MODELS[model][0]}: whole command 1 process {alone:.1f} s, 2 processes {two:.1f} s: "
+              f"speed-up {alone / two:.2f}x; the passes alone {alone_passes:.1f} s vs {two_passes:.1f} s: "
+              f"{alone_passes / two_passes:.2f}x | rank 0 sent {sent / 1e6:.2f} MB ({per_image:.1f} kB per "
               f"image) for {args.images} images, {sent_half / 1e6:.2f} MB for {args.images // 2}", flush=True)
 
 

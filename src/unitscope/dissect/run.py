@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
         state = _open_work(work, key, settings, cluster, extra)
         job = Job(plan, dataset, Concepts.from_dataset(dataset), work, state, settings,
                   progress and first, cluster)
+        start = time.perf_counter()
         try:
             found = job.run()
         except BaseException:
@@ -58,6 +60,10 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
                 work.remove()
                 _remove_if_empty(work.root.parent)
             raise
+        if first:
+            processes = cluster.world if cluster.collective else 1
+            log.info("dissect: %d images in %.1f s over %d process(es) (the passes, without start-up and "
+                     "report)", len(dataset), time.perf_counter() - start, processes)
         if cluster.shard:
             return _shard_result(run_dir, settings, cluster, job)
         return _finish(run_dir, model.name, dataset, source, settings, cluster, work, found)
