@@ -118,10 +118,9 @@ def gradient_image(model, image: torch.Tensor, layer: str, channel: int,
 
     `model` is a `unitscope.Model`; the result is 3xHxW and signed.
     """
-    from .probe import Probe
 
     x = image.detach().unsqueeze(0).clone().requires_grad_(True)
-    with relu_rule(rule), Probe(model.module, [layer]) as probe:
+    with relu_rule(rule), model.probe([layer]) as probe:
         act = probe(model.input_spec.normalize(x))[layer]
     position = max_position(act[0, channel]) if act.dim() == 4 else None
     (grad,) = torch.autograd.grad(act, x, seed_like(act, channel, position))

@@ -77,6 +77,21 @@ def _count_on_meta(model: nn.Module, x: torch.Tensor) -> bool:
     return True
 
 
+def first_tensor(output: object) -> torch.Tensor | None:
+    """A module's output tensor: itself, or the first item of a tuple (attention layers and
+    Hugging Face blocks return `(hidden_states, ...)`)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+        return output[0]
+    return None
+
+
+def _shares_memory(recorded: torch.Tensor, output: torch.Tensor) -> bool:
+    """True when the record is the output or a view of it (a token layer's patch map)."""
+    return recorded is output or recorded.untyped_storage().data_ptr() == output.untyped_storage().data_ptr()
+
+
 class Probe:
     """Context manager recording the outputs of `layers` when the model is called through it.
 
@@ -98,6 +113,7 @@ class Probe:
         self.transform = transform
         self.modules = module_lookup(model, self.layers)
         self.calls: dict[str, list[torch.Tensor]] = {}
+        self.prefix_tokens: dict[str, torch.Tensor] = {}  # a token layer's class tokens [B, C, P]
         self._expected: dict[str, int] = {}
         self._expected_shape: tuple | None = None
         self._handles: list = []
@@ -116,14 +132,20 @@ class Probe:
 
     def _make_hook(self, name: str):
         def hook(_module, _inputs, output):
-            if not isinstance(output, torch.Tensor):
+            tensor = first_tensor(output)
+            if tensor is None:
                 raise TypeError(f"layer '{name}' returns {type(output).__name__}, not a tensor")
-            recorded = self.transform(name, output) if self.transform else output
+            recorded = self.transform(name, tensor) if self.transform else tensor
             self.calls.setdefault(name, []).append(recorded)
             if self.stop_early and self._all_done():
                 raise _StopForward
+            if not _shares_memory(recorded, tensor):
+                return None
             # Later in-place ops (ReLU(inplace=True)) act on this copy, not on the record.
-            return output.clone() if recorded is output else None
+            copy = tensor.clone()
+            if output is tensor:
+                return copy
+            return (tuple if isinstance(output, tuple) else list)((copy, *output[1:]))
 
         return hook
 
@@ -135,6 +157,7 @@ class Probe:
         if not self._handles:
             raise RuntimeError("use Probe as a context manager: `with Probe(model, layers) as p:`")
         self.calls = {}
+        self.prefix_tokens = {}
         self.output = None
         self.stopped_early = False
         if self.stop_early and self._expected_shape != tuple(x.shape[1:]):

@@ -187,7 +187,7 @@ def scan(
     first = next(iter(models.values()))
     device = first.device
     workers = default_workers(device) if workers is None else workers
-    probes = {key: Probe(m.module, layers) for key, m in models.items()}
+    probes = {key: m.probe(layers) for key, m in models.items()}
     for m in models.values():
         prepare(m)
     bar = progress_bar(len(numbers) * processes, desc, progress)

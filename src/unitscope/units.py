@@ -1,4 +1,7 @@
-"""Unit addresses: `conv5`, `conv5:129`, `conv5:0-63`, `conv5:1,5,9`, `conv5:129@6,7`.
+"""Unit addresses: `conv5`, `conv5:129`, `conv5:0-63`, `conv5:1,5,9`, `conv5:129@6,7`, `block5:12@cls`.
+
+On a transformer's token layer a channel is a feature over the patch grid, `@x,y` is one patch
+and `@cls` its class token.
 
 One grammar used by every verb, the API and the explorer's URLs. A string parses to a
 `Unit` and prints back to the same string.
@@ -14,11 +17,13 @@ from .errors import BadUnitError, UnitOutOfRangeError
 
 _SEGMENT = re.compile(r"^(\d+)(?:-(\d+))?$")
 _POSITION = re.compile(r"^(\d+),(\d+)$")
+CLS = "cls"  # the position of a token layer's class token
 
 
 @dataclass(frozen=True)
 class Unit:
-    """A layer, optionally narrowed to channels and a spatial position (x = column, y = row).
+    """A layer, optionally narrowed to channels and a position: (x, y) = (column, row) of a map or
+    patch grid, or `CLS` for a token layer's class token.
 
     `segments` keeps the channel selection as written (inclusive ranges) so that
     `str(Unit.parse(s)) == s`; `channels` expands it.
@@ -26,7 +31,7 @@ class Unit:
 
     layer: str
     segments: tuple[tuple[int, int], ...] = ()
-    position: tuple[int, int] | None = None
+    position: tuple[int, int] | str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Unit:
@@ -49,7 +54,7 @@ class Unit:
         return cls(layer, segments, position)
 
     @classmethod
-    def channel(cls, layer: str, index: int, position: tuple[int, int] | None = None) -> Unit:
+    def channel(cls, layer: str, index: int, position: tuple[int, int] | str | None = None) -> Unit:
         """The unit for one channel (and optionally one neuron) of a layer."""
         return cls(layer, ((int(index), int(index)),), position)
 
@@ -90,6 +95,13 @@ class Unit:
             chans = list(range(n_channels))
         return [Unit.channel(self.layer, c, self.position) for c in chans]
 
+    @property
+    def position_text(self) -> str:
+        """'6,7' or 'cls' (empty without a position)."""
+        if self.position is None:
+            return ""
+        return self.position if isinstance(self.position, str) else f"{self.position[0]},{self.position[1]}"
+
     def __iter__(self) -> Iterator[int]:
         return iter(self.channels or [])
 
@@ -97,7 +109,7 @@ class Unit:
         if not self.segments:
             return self.layer
         chans = ",".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.segments)
-        pos = f"@{self.position[0]},{self.position[1]}" if self.position is not None else ""
+        pos = "" if self.position is None else f"@{self.position_text}"
         return f"{self.layer}:{chans}{pos}"
 
 
@@ -119,10 +131,13 @@ def _parse_segments(text: str, whole: str) -> tuple[tuple[int, int], ...]:
     return tuple(segments)
 
 
-def _parse_position(text: str, whole: str) -> tuple[int, int]:
+def _parse_position(text: str, whole: str) -> tuple[int, int] | str:
+    if text.strip() == CLS:
+        return CLS
     match = _POSITION.match(text.strip())
     if not match:
-        raise BadUnitError(f"unit address '{whole}': position must be '@x,y' with integers, e.g. @6,7")
+        raise BadUnitError(f"unit address '{whole}': position must be '@x,y' with integers (e.g. @6,7) "
+                           "or '@cls' (a token layer's class token)")
     return int(match.group(1)), int(match.group(2))
 
 

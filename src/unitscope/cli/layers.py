@@ -9,7 +9,8 @@ from ..models.tracing import LayersSettings, trace_layers
 from ._common import add_model_arguments
 
 VERB = "layers"
-HELP = "list every hookable module with its output shape and channel count (no weights are read)"
+HELP = ("list every hookable module with its channels, positions (map grid, ViT tokens) and output shape "
+        "(no weights are read)")
 ORDER = 10
 
 
@@ -31,9 +32,11 @@ def run(args: argparse.Namespace) -> int:
     kind_w = max(len(r.kind) for r in rows)
     size = settings.size or model.input_spec.size
     print(f"# {model.name}: {len(rows)} hookable modules, input 3x{size}x{size}")
-    print(f"{'layer':<{width}}  {'type':<{kind_w}}  {'channels':>8}  output shape")
+    print(f"{'layer':<{width}}  {'type':<{kind_w}}  {'channels':>8}  {'positions':<22}  output shape")
     for r in rows:
         shape = "x".join(str(d) for d in r.shape[1:])
         note = f"  (called {r.calls}x)" if r.calls > 1 else ""
-        print(f"{r.name:<{width}}  {r.kind:<{kind_w}}  {r.channels:>8}  {shape}{note}")
+        positions = r.layout.positions()
+        print(f"{r.name:<{width}}  {r.kind:<{kind_w}}  {r.channels:>8}  {positions:<22}  {shape}{note}")
     return 0
+

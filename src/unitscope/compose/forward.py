@@ -11,14 +11,13 @@ from collections.abc import Sequence
 import torch
 
 from ..attribution import relu_rule
-from ..probe import Probe
 
 
 def forward(model, images: torch.Tensor, layers: Sequence[str], rule: str = "gradient",
             grad: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(the input leaf, {layer: activations}) for an NCHW [0, 1] batch; no graph when not `grad`."""
     x = images.detach().requires_grad_(grad)
-    with torch.set_grad_enabled(grad), relu_rule(rule), Probe(model.module, layers) as probe:
+    with torch.set_grad_enabled(grad), relu_rule(rule), model.probe(layers) as probe:
         acts = probe(model.input_spec.normalize(x))
     return x, acts
 

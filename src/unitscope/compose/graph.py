@@ -30,7 +30,6 @@ from ..errors import DataError
 from ..imageio import load_image, to_float
 from ..models import Model, load_model
 from ..precision import autocast
-from ..probe import Probe
 from ..result import Display, Result
 from ..rundir import RunDir, default_out, write_json_atomic
 from ..settings import Settings, batch_size_option, option, precision_option, top_k_option
@@ -161,7 +160,7 @@ def _chunk_scores(model: Model, items: Sequence, layers: list[str], batch: int, 
     for number in numbers:
         x = model.to_device(_batch(items, model.input_spec.size, batch, number)).requires_grad_(True)
         with torch.enable_grad(), autocast(precision, model.device), \
-                Probe(model.module, layers) as probe:
+                model.probe(layers) as probe:
             acts = probe(model.input_spec.normalize(x))
         for child, parent in pairs:
             part = pair_scores(acts[parent], acts[child]).cpu()

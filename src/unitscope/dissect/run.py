@@ -39,6 +39,8 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
         model = load_model(model)
     if not settings.layers:
         raise BadInputError("no layers given; name at least one, e.g. conv5")
+    if isinstance(data, (str, Path)):  # images read at a ViT's own size (a dataset object has its own)
+        settings = settings.replace(size=model.default_size(settings.size))
     if settings.size is not None:
         model.check_input_size(settings.size)
     plan = Plan.build(model, settings)

@@ -1,4 +1,5 @@
-"""`load_model(spec)`: the built-in toy, torchvision/timm names, checkpoints, `pkg.mod:factory`."""
+"""`load_model(spec)`: the built-in toy, torchvision/timm names, `hf:` folders, checkpoints,
+`pkg.mod:factory`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from torch import nn
 from ..devices import resolve_device
 from ..errors import CheckpointError, UnknownModelError, closest
 from .checkpoints import load_state, read_state_dict
+from .huggingface import PREFIX as HF_PREFIX
+from .huggingface import load_hf
 from .spec import InputSpec, Model
 from .toy import TOY_MEAN, TOY_SIZE, TOY_STD, ToyNet
 from .tracing import hookable_names
@@ -35,8 +38,10 @@ def load_model(
     """Build a `Model` in eval mode from a spec.
 
     spec: "toy"; a torchvision name ("resnet18"; weights "DEFAULT", None or a state_dict path);
-    "timm:NAME" (if timm is installed); a checkpoint path with `arch=`; "package.module:factory";
-    or an `nn.Module`. `device`: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda:N", "mps".
+    "timm:NAME" (if timm is installed); "hf:PATH", a local Hugging Face transformers folder (if
+    transformers is installed; layer names are transformers' own); a checkpoint path with `arch=`;
+    "package.module:factory"; or an `nn.Module`.
+    `device`: "auto" (CUDA, then MPS, then CPU), "cpu", "cuda:N", "mps".
     Random weights (weights=None) are drawn from `seed`; published weights come from the local
     cache, and are downloaded only with `allow_download`.
     """
@@ -56,6 +61,8 @@ def load_model(
 def _build(spec: str, weights: str | Path | None, allow_download: bool) -> Model:
     if spec == "toy":
         return _load_toy(weights)
+    if spec.startswith(HF_PREFIX):
+        return load_hf(spec[len(HF_PREFIX):], weights)
     if ":" in spec and not spec.startswith("timm:"):
         return _load_factory(spec)
     if spec.startswith("timm:"):
@@ -118,9 +125,8 @@ def _load_torchvision(name: str, weights: str | Path | None, allow_download: boo
     names = tvm.list_models(module=tvm)
     if name not in names:
         near = ", ".join(closest(name, names + ["toy"]))
-        raise UnknownModelError(
-            f"unknown model '{name}'; closest: {near} (or 'toy', 'timm:NAME', 'pkg.module:factory')"
-        )
+        raise UnknownModelError(f"unknown model '{name}'; closest: {near} "
+                                "(or 'toy', 'timm:NAME', 'hf:PATH', 'pkg.module:factory')")
     enum = tvm.get_model_weights(name)
     default = enum.DEFAULT
     if weights == "DEFAULT" or (isinstance(weights, str) and weights in enum.__members__):

@@ -14,8 +14,9 @@ from .spec import Model
 class ModelSource(Settings):
     """A model spec plus its weights, architecture (for checkpoints) and device."""
 
-    model: str = option(help="'toy', a torchvision name (resnet18), 'timm:NAME', 'pkg.module:factory' "
-                        "or a .pt path", positional=True, metavar="MODEL")
+    model: str = option(help="'toy', a torchvision name (resnet18, vit_b_16), 'timm:NAME', 'hf:FOLDER' (a "
+                        "local transformers model), 'pkg.module:factory' or a .pt path",
+                        positional=True, metavar="MODEL")
     weights: str = option("DEFAULT", "'DEFAULT' (trained weights), 'none' (random) or a state_dict .pt path")
     arch: str | None = option(None, "architecture name when MODEL is a checkpoint path")
     device: str = option("auto", DEVICE_HELP)

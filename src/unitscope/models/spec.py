@@ -12,7 +12,9 @@ from torch import nn
 
 from .. import devices
 from ..errors import BadInputError, BadUnitError, unknown_layer
+from ..probe import Probe
 from ..units import Unit, parse_units
+from .layout import Layout, layout_of, prefix_hint
 from .tracing import layer_shapes
 
 
@@ -51,7 +53,8 @@ class Model:
     name: str
     layer_names: list[str]
     class_names: list[str] | None = None
-    _channels: dict[str, int] = field(default_factory=dict, repr=False)
+    _layouts: dict[str, Layout] = field(default_factory=dict, repr=False)
+    _fixed_size: bool | None = field(default=None, repr=False)
     source: dict[str, Any] | None = field(default=None, repr=False)  # ModelSource fields, to load it again
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -64,13 +67,70 @@ class Model:
             raise unknown_layer(layer, self.layer_names)
         return layer
 
-    def channel_count(self, layer: str) -> int:
-        """Channels (dim 1) of a layer's output, found with one dummy forward and cached."""
+    def layout(self, layer: str) -> Layout:
+        """How `layer` holds channels and positions (map, tokens, channels-last, vector), found
+        with one dummy forward and cached: every verb reads the layer through it."""
         self.check_layer(layer)
-        if layer not in self._channels:
-            for name, shape in layer_shapes(self, [layer]).items():
-                self._channels[name] = shape[1] if len(shape) > 1 else 1
-        return self._channels[layer]
+        if layer not in self._layouts:
+            hint = prefix_hint(self.module)
+            for name, shape in layer_shapes(self, [layer], raw=True).items():
+                self._layouts[name] = layout_of(shape, hint)
+        return self._layouts[layer]
+
+    def channel_count(self, layer: str) -> int:
+        """Channels of a layer: dim 1 of a convolutional map, the feature dim of tokens."""
+        return self.layout(layer).channels
+
+    def probe(self, layers: Sequence[str], stop_early: bool = True) -> Probe:
+        """A `Probe` on `layers` that records each as the verbs read it: [B, C, H, W] maps (token
+        layers' patch grids, channels-last maps permuted) or [B, C] vectors; a token layer's
+        class tokens go to `probe.prefix_tokens`. The layout follows each call's own shape."""
+        probe = Probe(self.module, layers, stop_early=stop_early)
+        hint = prefix_hint(self.module)
+
+        def as_map(name: str, out: torch.Tensor) -> torch.Tensor:
+            layout = layout_of(tuple(out.shape), hint)
+            if layout.prefix:
+                probe.prefix_tokens[name] = layout.prefix_tokens(out)
+            return layout.to_map(out)
+
+        probe.transform = as_map
+        return probe
+
+    @property
+    def fixed_size(self) -> bool:
+        """True when the model takes only its own input size (ViTs' position embeddings, Swin's
+        windows): checked once with shape-only forwards on the meta device where possible."""
+        if self._fixed_size is None:
+            size = self.input_spec.size
+            other = size + 32
+            if self._meta_runs(size):
+                self._fixed_size = not self._meta_runs(other)
+            else:
+                self._fixed_size = self._fails_at(size, self.module) is None and \
+                    self._fails_at(other, self.module) is not None
+        return self._fixed_size
+
+    def _meta_runs(self, size: int) -> bool:
+        """Whether a shape-only forward at `size` px runs (False too when meta is unsupported)."""
+        meta = {name: torch.empty_like(t, device="meta")
+                for name, t in [*self.module.named_parameters(), *self.module.named_buffers()]}
+        try:
+            with torch.no_grad():
+                torch.func.functional_call(self.module, meta, (torch.empty(1, 3, size, size, device="meta"),))
+        except Exception:  # noqa: BLE001 - a size check (assert, ValueError, RuntimeError) or no meta
+            return False
+        return True
+
+    def default_size(self, size: int | None, fallback: int | None = None) -> int | None:
+        """The input size a verb uses: `size` if given (refused in one line when the model takes
+        only its own), else the model's own when it fixes one, else `fallback`."""
+        if size is not None:
+            if self.fixed_size and size != self.input_spec.size:
+                raise BadInputError(f"{self.name} takes only {self.input_spec.size}px inputs (its position "
+                                    f"embeddings or windows fix the size); use --size {self.input_spec.size}")
+            return size
+        return self.input_spec.size if self.fixed_size else fallback
 
     def check_input_size(self, size: int, flag: str = "--size", fed: int | None = None,
                          forward: Callable[[torch.Tensor], Any] | None = None) -> None:
@@ -80,6 +140,8 @@ class Model:
         forward); `fed` is the smallest side actually fed when it differs from `size`."""
         run = forward or self.module
         fed = size if fed is None else fed
+        if fed != self.input_spec.size and self.fixed_size:
+            self.default_size(fed)  # refused in one line naming the one size it takes
         error = self._fails_at(fed, run)
         if error is None:
             return
@@ -98,7 +160,7 @@ class Model:
         try:
             with torch.no_grad():
                 run(self.input_spec.normalize(self.example_input(1, size)))
-        except RuntimeError as exc:
+        except (RuntimeError, AssertionError, ValueError) as exc:  # ViTs assert their input size
             return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         return None
 

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, ClassVar
 import torch
 from torch import nn
 
+from ..probe import first_tensor
 from ..settings import Settings, option
+from .layout import Layout, layout_of, prefix_hint
 
 if TYPE_CHECKING:  # spec.py imports this module; at run time nothing here needs Model's class
     from .spec import Model
@@ -25,16 +27,17 @@ class LayersSettings(Settings):
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One hookable module as seen in a forward pass."""
+    """One hookable module as seen in a forward pass, with how its output holds channels."""
 
     name: str
     kind: str
     shape: tuple[int, ...]
     calls: int
+    layout: Layout
 
     @property
     def channels(self) -> int:
-        return self.shape[1] if len(self.shape) > 1 else 1
+        return self.layout.channels
 
 
 def hookable_names(module: nn.Module) -> list[str]:
@@ -45,18 +48,21 @@ def hookable_names(module: nn.Module) -> list[str]:
 def trace_layers(model: Model, size: int | None = None) -> list[LayerInfo]:
     """Run one example through the model and list modules in the order their outputs appeared."""
     order: dict[str, LayerInfo] = {}
+    hint = prefix_hint(model.module)
     handles = []
     for name, module in model.module.named_modules():
         if not name:
             continue
 
         def hook(m, _i, out, name=name):
-            if not isinstance(out, torch.Tensor):
+            out = first_tensor(out)
+            if out is None:
                 return
             prev = order.get(name)
             calls = prev.calls + 1 if prev else 1
             order.pop(name, None)  # re-insert so the order reflects the last call
-            order[name] = LayerInfo(name, type(m).__name__, tuple(out.shape), calls)
+            shape = tuple(out.shape)
+            order[name] = LayerInfo(name, type(m).__name__, shape, calls, layout_of(shape, hint))
 
         handles.append(module.register_forward_hook(hook))
     try:
@@ -68,10 +74,12 @@ def trace_layers(model: Model, size: int | None = None) -> list[LayerInfo]:
     return list(order.values())
 
 
-def layer_shapes(model: Model, names: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """Output shape of each named layer for a batch of one at the model's input size."""
+def layer_shapes(model: Model, names: Sequence[str], raw: bool = False) -> dict[str, tuple[int, ...]]:
+    """Shape of each named layer for a batch of one at the model's input size: as the verbs read
+    it ([1, C, H, W] maps, [1, C] vectors), or with `raw` as the module returns it."""
     from ..probe import Probe
 
-    with Probe(model.module, names, stop_early=True) as probe, torch.no_grad():
+    probe = Probe(model.module, names, stop_early=True) if raw else model.probe(names)
+    with probe, torch.no_grad():
         acts = probe(model.input_spec.normalize(model.example_input(1)))
     return {name: tuple(a.shape) for name, a in acts.items()}

@@ -24,10 +24,10 @@ def sign_name(sign: int) -> str:
 
 
 def image_name(unit: Unit, sign: int, variant: int) -> str:
-    """visualize/<layer>/<c>[_at<x>_<y>][_neg][_div<k>].png"""
+    """visualize/<layer>/<c>[_at<x>_<y> | _atcls][_neg][_div<k>].png"""
     name = str(unit.index)
     if unit.position is not None:
-        name += f"_at{unit.position[0]}_{unit.position[1]}"
+        name += "_at" + unit.position_text.replace(",", "_")
     name += "_neg" if sign < 0 else ""
     name += f"_div{variant}" if variant else ""
     return f"{SUBDIR}/{unit.layer}/{name}.png"

@@ -16,7 +16,6 @@ import torch
 
 from ..models import Model
 from ..models.preactivation import ReluLinks, relu_links
-from ..probe import Probe
 from . import objectives as obj
 
 SAMPLE = 4  # channels of a layer whose gradients are compared
@@ -85,7 +84,7 @@ def _gradient(model: Model, layer: str, channels: list[int], size: int,
     module.eval()
     try:
         with torch.inference_mode(False), torch.enable_grad(), \
-                Probe(module, [layer], stop_early=True) as probe:
+                model.probe([layer]) as probe:
             acts = probe(model.input_spec.normalize(image))
             values = obj.channel(layer, channels)(acts)
             (grad,) = torch.autograd.grad(values.sum(), image)

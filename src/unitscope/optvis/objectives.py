@@ -177,6 +177,23 @@ def neuron(layer: str, channels: Index, x: int | None = None, y: int | None = No
     return Objective(fn, [layer], f"neuron({layer}:{_label(channels)}{where})", _batch(channels))
 
 
+def class_token_key(layer: str) -> str:
+    """Where a probe's acts keep a token layer's class tokens [N, C, P] (the patch map is `layer`)."""
+    return f"{layer}@cls"
+
+
+def class_token(layer: str, channels: Index) -> Objective:
+    """A feature of a token layer's (first) class token: what the ViT's head reads."""
+
+    def fn(acts: Acts) -> torch.Tensor:
+        tokens = acts.get(class_token_key(layer))
+        if tokens is None or tokens.shape[-1] == 0:
+            raise BadInputError(f"layer '{layer}' has no class token; address a patch (@x,y) or the channel")
+        return _picked(tokens[..., 0], channels)
+
+    return Objective(fn, [layer], f"class_token({layer}:{_label(channels)})", _batch(channels))
+
+
 def layer(name: str) -> Objective:
     """DeepDream: mean squared activation of the whole layer."""
     return Objective(lambda acts: acts[name].float().pow(2).flatten(1).mean(1), [name],
@@ -253,8 +270,18 @@ def as_objective(obj: Objective | str) -> Objective:
     from ..units import Unit
 
     unit = Unit.parse(obj)
+    return unit_objective(unit, unit.channels)
+
+
+def unit_objective(unit, channels: Index | None) -> Objective:
+    """The objective of a unit address for `channels` (one per batch element, or shared):
+    channel mean, one position (neuron), the class token, or the whole layer."""
+    from ..units import CLS
+
+    if unit.position == CLS:
+        return class_token(unit.layer, channels)
     if unit.position is not None:
-        return neuron(unit.layer, unit.index, *unit.position)
-    if unit.channels is None:
+        return neuron(unit.layer, channels, *unit.position)
+    if channels is None:
         return layer(unit.layer)
-    return channel(unit.layer, unit.channels)
+    return channel(unit.layer, channels)

@@ -25,13 +25,13 @@ from tqdm.auto import tqdm
 from .. import precision as prec
 from ..errors import BadInputError
 from ..models import Model, load_model
-from ..probe import Probe
 from ..settings import Settings, option, precision_option, seed_option
-from .objectives import OUTPUT, Objective, as_objective
+from .objectives import OUTPUT, Objective, as_objective, class_token_key
 from .param import ImageParam, image_param
-from .transforms import Pipeline, Transform, pipeline
+from .transforms import Pipeline, Resize, Transform, pipeline
 
 MIN_SIZE = 8  # px; smaller images leave nothing for the transforms
+DEFAULT_SIZE = 128  # px, Lucid's
 PARAMS = ("fft", "pixel")
 
 
@@ -40,7 +40,8 @@ class RenderSettings(Settings):
     """The optimization recipe (Lucid's defaults), written once for `render` and `visualize`."""
 
     steps: int = option(512, "optimization steps", low=0)
-    size: int = option(128, "image side in pixels", low=MIN_SIZE)
+    size: int | None = option(None, f"image side in pixels (default: the model's input size if it fixes "
+                              f"one, as ViTs do, else {DEFAULT_SIZE})", low=MIN_SIZE)
     lr: float = option(0.05, "Adam learning rate", above=0)
     seed: int = seed_option()
     param: str = option("fft", "image parameterization", choices=PARAMS)
@@ -83,6 +84,7 @@ def render(
     """
     settings = _with_overrides(settings or RenderSettings(), overrides)
     model = model if isinstance(model, Model) else load_model(model)
+    settings = settings.replace(size=render_size(model, settings.size))
     if isinstance(objective, str):  # an address: its channels checked before anything expands them
         model.check_unit(objective)
     objective = as_objective(objective)
@@ -90,6 +92,8 @@ def render(
     device = model.device
     pipe = Pipeline(list(custom_transforms)) if custom_transforms is not None else \
         pipeline("standard" if settings.transforms else None)
+    if model.fixed_size and pipe.out_size(settings.size) != model.input_spec.size:
+        pipe = Pipeline([*pipe.transforms, Resize(model.input_spec.size)])  # what a ViT takes
     chosen = prec.resolve(settings.precision, device)
     image = image_param(batch, settings.size, fft=settings.param == "fft",
                         decorrelate=settings.decorrelate, decay=settings.decay, seed=settings.seed,
@@ -112,6 +116,14 @@ def render(
         used["custom_transforms"] = [repr(t) for t in custom_transforms]
     return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, used,
                         loop_seconds)
+
+
+def render_size(model: Model, size: int | None) -> int:
+    """The side rendered: `size`, else the model's input size when it fixes one (a ViT), else 128.
+    A model that fixes its size is fed the transformed image resized to that size."""
+    if size is not None:
+        return size
+    return model.input_spec.size if model.fixed_size else DEFAULT_SIZE
 
 
 def _with_overrides(settings: RenderSettings, overrides: dict[str, Any]) -> RenderSettings:
@@ -192,7 +204,7 @@ class _Forward:
     def __init__(self, model: Model, objective: Objective) -> None:
         self.module = model.module
         self.needs_output = objective.needs_output
-        self.probe = Probe(self.module, objective.modules, stop_early=not self.needs_output) \
+        self.probe = model.probe(objective.modules, stop_early=not self.needs_output) \
             if objective.modules else None
 
     def __enter__(self) -> _Forward:
@@ -208,6 +220,7 @@ class _Forward:
         if self.probe is None:
             return {OUTPUT: self.module(x)}
         acts = dict(self.probe(x))
+        acts.update({class_token_key(name): tokens for name, tokens in self.probe.prefix_tokens.items()})
         if self.needs_output:
             acts[OUTPUT] = self.probe.output
         return acts

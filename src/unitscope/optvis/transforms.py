@@ -34,6 +34,10 @@ class Affine:
         """A: [n, 2, 2], b: [n, 2] on the CPU."""
         raise NotImplementedError
 
+    def maps_at(self, n: int, gen: torch.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The maps for a `size` px input canvas (only a resize depends on it)."""
+        return self.maps(n, gen)
+
 
 def _identity(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.eye(2).expand(n, 2, 2).clone(), torch.zeros(n, 2)
@@ -78,6 +82,22 @@ class Jitter(Affine):
 
     def __repr__(self) -> str:
         return f"Jitter({self.d})"
+
+
+class Resize(Affine):
+    """Scale the canvas to `size` px (last, for a model that takes only one input size)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+
+    def out_size(self, size: int) -> int:
+        return self.size
+
+    def maps_at(self, n: int, gen: torch.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.eye(2).expand(n, 2, 2) * (size / self.size), torch.zeros(n, 2)
+
+    def __repr__(self) -> str:
+        return f"Resize({self.size})"
 
 
 class _Drawn(Affine):
@@ -211,7 +231,7 @@ def _compose(group: list[Affine], n: int, size_in: int, gen: torch.Generator) ->
     size_out = size_in
     maps = []
     for t in group:
-        maps.append(t.maps(n, gen))
+        maps.append(t.maps_at(n, gen, size_out))
         size_out = t.out_size(size_out)
     if size_out < 1:
         raise BadInputError(f"image of {size_in}px is too small for transforms {group}")

@@ -29,7 +29,7 @@ from ..units import Unit, parse_units
 from . import artifacts
 from . import objectives as obj
 from .degenerate import warn_if_border
-from .render import RenderSettings, evaluate, render
+from .render import RenderSettings, evaluate, render, render_size
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,16 +115,18 @@ def run(model: Model | str, data: str | Path | torch.Tensor | None = None,
     """
     settings = settings or VisualizeSettings()
     model = load_model(model) if isinstance(model, str) else model
+    settings = settings.replace(size=render_size(model, settings.size))
     singles = model.expand(" ".join(settings.units))
     _check_weights(model)
     init = _init_image(data, settings.size)
     run_dir = RunDir(default_out(out, model.name))
     signs = (1, -1) if settings.negative else (1,)
-    links = relu_links(model, settings.size)
+    fed = model.input_spec.size if model.fixed_size else settings.size  # what the network sees
+    links = relu_links(model, fed)
     jobs = [_Job(u, s, v, _objective_layer(u, s, links)) for u in singles for s in signs
             for v in range(settings.n_variants)]
     _note_flat_negatives(jobs, links)
-    _check_objectives(model, jobs, settings.size)
+    _check_objectives(model, jobs, fed)
     chunks = list(_batches(jobs, settings.batch_size, settings.n_variants))
     entries: list[dict[str, Any]] = []
     for number, chunk in enumerate(chunks):
@@ -193,11 +195,8 @@ def _unit_objective(chunk: list[_Job], layer: str | None = None) -> obj.Objectiv
     """Each element's own unit, read on its layer (or `layer`): a channel mean, or one neuron for
     addresses with a position."""
     unit = chunk[0].unit
-    layer = layer or unit.layer
-    channels = [job.unit.index for job in chunk]
-    if unit.position is not None:
-        return obj.neuron(layer, channels, *unit.position)
-    return obj.channel(layer, channels)
+    target = Unit(layer or unit.layer, position=unit.position)
+    return obj.unit_objective(target, [job.unit.index for job in chunk])
 
 
 def _objective(chunk: list[_Job], diversity: float) -> obj.Objective:
@@ -256,7 +255,12 @@ def _render_batch(model: Model, chunk: list[_Job], run_dir: RunDir, settings: Vi
                         "variant": job.variant, "image": run_dir.relative(path),
                         "objective": float(result.values[i]) + 0.0,
                         "activation": float(activations[i]) + 0.0,
-                        "position": list(job.unit.position) if job.unit.position else None,
+                        "position": _position(job.unit),
                         "objective_layer": job.layer,
                         "after_relu": links.get(job.unit.layer, ReluLinks()).relu})
     return entries
+
+
+def _position(unit: Unit) -> list[int] | str | None:
+    """[x, y], 'cls' or None, as visualize.json records it."""
+    return list(unit.position) if isinstance(unit.position, tuple) else unit.position
