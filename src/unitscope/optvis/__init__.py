@@ -1,6 +1,7 @@
 """Feature visualization by optimization: objectives, image parameterizations, transforms and
 the batched renderer (`render`, `RenderSettings`), plus the run-dir verb `run` (`VisualizeSettings`)."""
 
+from .maco import MacoParam, maco_param, magnitude_spectrum
 from .objectives import (
     OUTPUT,
     Objective,
@@ -31,6 +32,7 @@ __all__ = [
     "OUTPUT",
     "ImageParam",
     "Jitter",
+    "MacoParam",
     "Objective",
     "Pad",
     "Pipeline",
@@ -48,6 +50,8 @@ __all__ = [
     "evaluate",
     "image_param",
     "layer",
+    "maco_param",
+    "magnitude_spectrum",
     "make_sheet",
     "neuron",
     "pipeline",

@@ -26,13 +26,14 @@ from .. import precision as prec
 from ..errors import BadInputError
 from ..models import Model, load_model
 from ..settings import Settings, option, precision_option, seed_option
+from .maco import MacoParam, maco_param, spectrum
 from .objectives import OUTPUT, Objective, as_objective, class_token_key
 from .param import ImageParam, image_param
 from .transforms import Pipeline, Resize, Transform, pipeline
 
 MIN_SIZE = 8  # px; smaller images leave nothing for the transforms
 DEFAULT_SIZE = 128  # px, Lucid's
-PARAMS = ("fft", "pixel")
+PARAMS = ("fft", "pixel", "maco")
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,26 @@ class RenderSettings(Settings):
     decorrelate: bool = option(True, "optimize decorrelated colours")
     transforms: bool = option(True, "pad/jitter/scale/rotate robustness transforms")
     decay: float = option(1.0, "spectrum decay exponent of the fft parameterization")
+    maco_spectrum: str | None = option(None, "images whose mean magnitude spectrum --param maco keeps (a "
+                                       "folder or Broden dir; default: the concept world)", metavar="DIR")
     precision: str | None = precision_option()
+
+    def check(self) -> None:
+        if self.maco_spectrum is not None and self.param != "maco":
+            raise BadInputError("--maco-spectrum only applies to --param maco")
 
 
 @dataclass
 class RenderResult:
-    """Rendered images [N, 3, H, W] in [0, 1] and each element's final objective value."""
+    """Rendered images [N, 3, H, W] in [0, 1] and each element's final objective value; for
+    --param maco also `alpha` [N, H, W] in [0, 1], where the objective's gradients were (maco.py)."""
 
     images: torch.Tensor
     values: torch.Tensor
     objective: str
     settings: dict[str, Any] = field(default_factory=dict)
     loop_seconds: float = 0.0  # wall time of the optimization steps alone (for benchmarks)
+    alpha: torch.Tensor | None = None
 
 
 def render(
@@ -95,9 +104,14 @@ def render(
     if model.fixed_size and pipe.out_size(settings.size) != model.input_spec.size:
         pipe = Pipeline([*pipe.transforms, Resize(model.input_spec.size)])  # what a ViT takes
     chosen = prec.resolve(settings.precision, device)
-    image = image_param(batch, settings.size, fft=settings.param == "fft",
-                        decorrelate=settings.decorrelate, decay=settings.decay, seed=settings.seed,
-                        init=init_image, place=model.to_device)
+    if settings.param == "maco":
+        magnitude = spectrum(settings.maco_spectrum, settings.size, settings.decorrelate)
+        image = maco_param(batch, settings.size, magnitude, decorrelate=settings.decorrelate,
+                           seed=settings.seed, init=init_image, place=model.to_device)
+    else:
+        image = image_param(batch, settings.size, fft=settings.param == "fft",
+                            decorrelate=settings.decorrelate, decay=settings.decay, seed=settings.seed,
+                            init=init_image, place=model.to_device)
     with _prepared(model.module, channels_last=_channels_last(chosen, model.device)):
         forward = _Forward(model, objective)
         with forward:
@@ -114,8 +128,9 @@ def render(
             "init_image": init_image is not None, "revived": revived}
     if custom_transforms is not None:
         used["custom_transforms"] = [repr(t) for t in custom_transforms]
+    alpha = image.alpha().cpu() if isinstance(image, MacoParam) else None
     return RenderResult(final.float().cpu(), values.detach().cpu(), objective.name, used,
-                        loop_seconds)
+                        loop_seconds, alpha)
 
 
 def render_size(model: Model, size: int | None) -> int:
@@ -136,21 +151,28 @@ def _with_overrides(settings: RenderSettings, overrides: dict[str, Any]) -> Rend
     return settings.replace(**overrides) if overrides else settings
 
 
-def _optimize(model: Model, image: ImageParam, objective: Objective, forward: _Forward,
+def _optimize(model: Model, image: ImageParam | MacoParam, objective: Objective, forward: _Forward,
               pipe: Pipeline, settings: RenderSettings, chosen: str, desc: str, progress: bool) -> float:
-    """The Adam loop (one batched pass per step, no per-element Python); returns its seconds."""
+    """The Adam loop (one batched pass per step, no per-element Python); returns its seconds.
+    A MacoParam also sums |d objective / d image| into its saliency (one tensor op per step)."""
     optimizer = torch.optim.Adam(image.params, lr=settings.lr, fused=True)
     gen = torch.Generator().manual_seed(settings.seed + 1)
     device = model.device
     start = time.perf_counter()
+    saliency = image.saliency if isinstance(image, MacoParam) else None  # MACO's transparency
     drawn = pipe.schedule(settings.steps, image.raw.shape[0], settings.size, gen, device)
     for step in tqdm(range(settings.steps), desc=desc, disable=_quiet(progress)):
-        x = model.input_spec.normalize(pipe.apply(image(), drawn[step]))
+        images = image()
+        if saliency is not None:
+            images.retain_grad()
+        x = model.input_spec.normalize(pipe.apply(images, drawn[step]))
         x = x.contiguous(memory_format=torch.channels_last) if _channels_last(chosen, device) else x
         with prec.autocast(chosen, device):
             values = objective(forward(x))
         optimizer.zero_grad(set_to_none=True)
         (-values.sum()).backward()
+        if saliency is not None:
+            saliency += images.grad.abs().sum(1)
         optimizer.step()
     return time.perf_counter() - start
 
@@ -174,7 +196,7 @@ def evaluate(
 REVIVE_SD = (0.1, 1.0)
 
 
-def _revive(image: ImageParam, model: Model, forward: _Forward, objective: Objective,
+def _revive(image: ImageParam | MacoParam, model: Model, forward: _Forward, objective: Objective,
             pipe: Pipeline, chosen: str, device: torch.device, seed: int) -> int:
     """Re-draw, with more noise, the start of elements whose objective gradient is exactly 0.
 

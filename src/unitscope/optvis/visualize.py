@@ -1,7 +1,8 @@
 """`visualize`: render many units in batches and write the run-dir artifacts.
 
-Writes `visualize/<layer>/<c>.png` (plus `<c>_neg.png`, `<c>_div<k>.png`), one labelled sheet
-per layer, `visualize/visualize.json` and the manifest entry (docs/artifacts.md); repeated runs
+Writes `visualize/<layer>/<c>.png` (plus `<c>_neg.png`, `<c>_div<k>.png`; with --param maco also
+each image's transparency map `<c>..._alpha.png`, the entry's `alpha`), one labelled sheet per
+layer, `visualize/visualize.json` and the manifest entry (docs/artifacts.md); repeated runs
 on one run dir merge (see artifacts.py). A negative image of a unit read after a ReLU is
 optimized on the ReLU's input (models/preactivation.py): below 0 the ReLU output is flat.
 """
@@ -61,6 +62,7 @@ class VisualizeSettings(RenderSettings):
         return self.variants or (4 if self.diversity else 1)
 
     def check(self) -> None:
+        super().check()
         parse_units(" ".join(self.units))  # a malformed address fails before the model loads
         if self.diversity and self.n_variants < 2:
             raise BadInputError("--diversity needs several variants per unit; use --variants 2 or more")
@@ -76,10 +78,13 @@ class VisualizeResult(Result):
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per image, the columns of visualize.json's `units` entries (image: run-relative;
-        objective_layer: the layer optimized, after_relu: the ReLU the unit is read after)."""
+        objective_layer: the layer optimized, after_relu: the ReLU the unit is read after; alpha:
+        the transparency map of --param maco images, a column only when some image has one)."""
         import pandas as pd
 
-        return pd.DataFrame([{c: e.get(c) for c in COLUMNS} for e in self.data["units"]], columns=COLUMNS)
+        entries = self.data["units"]
+        columns = COLUMNS + (["alpha"] if any("alpha" in e for e in entries) else [])
+        return pd.DataFrame([{c: e.get(c) for c in columns} for e in entries], columns=columns)
 
     def display(self) -> Display:
         entries = self.data["units"]
@@ -135,7 +140,7 @@ def run(model: Model | str, data: str | Path | torch.Tensor | None = None,
     block = {**settings.to_dict(), "model": model.name, "from_image": _source_name(data),
              "batch": settings.batch_size, "n_variants": settings.n_variants}
     written, files = artifacts.write(run_dir, model.name, entries, block)
-    pngs = [run_dir.path / e["image"] for e in entries]
+    pngs = [run_dir.path / e[key] for e in entries for key in ("image", "alpha") if key in e]
     return VisualizeResult(run_dir.path, written, settings, pngs + files)
 
 
@@ -250,15 +255,23 @@ def _render_batch(model: Model, chunk: list[_Job], run_dir: RunDir, settings: Vi
     for i, job in enumerate(chunk):
         path = run_dir.path / artifacts.image_name(job.unit, job.sign, job.variant)
         save_png(result.images[i], path)
-        entries.append({"unit": str(job.unit), "layer": job.unit.layer,
+        entry = {"unit": str(job.unit), "layer": job.unit.layer,
                         "channel": job.unit.index, "sign": artifacts.sign_name(job.sign),
                         "variant": job.variant, "image": run_dir.relative(path),
                         "objective": float(result.values[i]) + 0.0,
                         "activation": float(activations[i]) + 0.0,
                         "position": _position(job.unit),
                         "objective_layer": job.layer,
-                        "after_relu": links.get(job.unit.layer, ReluLinks()).relu})
+                        "after_relu": links.get(job.unit.layer, ReluLinks()).relu}
+        if result.alpha is not None:  # --param maco: where the unit looked, as a grey PNG
+            entry["alpha"] = run_dir.relative(save_png(result.alpha[i], alpha_path(path)))
+        entries.append(entry)
     return entries
+
+
+def alpha_path(image: Path) -> Path:
+    """The MACO transparency map saved next to an image: `<c>...png` -> `<c>..._alpha.png`."""
+    return image.with_name(image.stem + "_alpha.png")
 
 
 def _position(unit: Unit) -> list[int] | str | None:
