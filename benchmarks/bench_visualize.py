@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_visualize.py            # resnet18 layer2+layer3, 8 ch, 64 steps
     .venv/bin/python benchmarks/bench_visualize.py --quick    # a one-minute smoke run
     .venv/bin/python benchmarks/bench_visualize.py --olah     # + all toy conv5 units vs 2000 images
+    .venv/bin/python benchmarks/bench_visualize.py --vit --layers   # only the ViT rows (vit_b_16)
 
 Same model (torchvision resnet18, random weights, seed 0), same units, steps, image size,
 FFT + decorrelated parameterization, Lucid's standard transforms and Adam lr 0.05 on both sides.
@@ -199,6 +200,34 @@ def bench_layer(model, lucent, layer, args) -> None:
               f"(ratio {step / m['bare']:.2f})")
 
 
+VIT_LAYER = "encoder.layers.encoder_layer_6.mlp.1"  # block 6's MLP features (GELU, 3072 x 14x14)
+
+
+def bench_vit(args) -> None:
+    """vit_b_16 (random weights) block-6 MLP features: the step vs the bare forward+backward of the
+    truncated model (goal <= 1.2x), and MACO vs FFT: the activation each reaches at equal steps."""
+    model = load_model("vit_b_16", weights=None, device=args.device)
+    channels = list(range(args.channels))
+    side = model.input_spec.size  # a ViT takes only its own size: transformed images are resized to it
+    print(f"\nvit_b_16 {VIT_LAYER}, {len(channels)} units, {args.steps} steps, {side} px")
+    for precision in (None, "fp32"):
+        chosen = prec.resolve(precision, model.device)
+        values = {}
+        for param in ("fft", "maco"):
+            settings = RenderSettings(steps=args.steps, precision=precision, param=param)
+            start = time.perf_counter()
+            result = render(model, channel(VIT_LAYER, channels), settings, progress=False)
+            synchronize(model.device)
+            values[param] = (float(result.values.mean()), time.perf_counter() - start,
+                             result.loop_seconds / args.steps)
+        bare = bare_step_time(model, VIT_LAYER, len(channels), side, precision, min(args.steps, 8), 1)
+        fft, maco = values["fft"], values["maco"]
+        print(f"  {chosen}: step {fft[2] * 1e3:.0f} ms vs bare forward+backward {bare * 1e3:.0f} ms: "
+              f"{fft[2] / bare:.2f}x (maco step {maco[2] / bare:.2f}x); whole render fft {fft[1]:.1f} s, "
+              f"maco {maco[1]:.1f} s")
+        print(f"  {chosen}: mean activation reached, fft {fft[0]:.3f} vs maco {maco[0]:.3f}")
+
+
 def bench_olah(args) -> None:
     """All toy conv5 units vs the best of 2000 concept-world images (Olah et al. 2017)."""
     import numpy as np
@@ -246,6 +275,7 @@ def main() -> None:
     parser.add_argument("--lucent-single", type=int, metavar="N",
                         help="time Lucent's one-unit-per-call usage on N units and scale to all")
     parser.add_argument("--profile", action="store_true", help="print the top operators of 16 steps")
+    parser.add_argument("--vit", action="store_true", help="also the vit_b_16 rows (step ratio, MACO vs FFT)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -265,6 +295,8 @@ def main() -> None:
                 profile_steps(model, layer, list(range(args.channels)), args, precision)
     if args.olah:
         bench_olah(args)
+    if args.vit:
+        bench_vit(args)
 
 
 if __name__ == "__main__":

@@ -106,14 +106,17 @@ class Probe:
         layers: Sequence[str],
         stop_early: bool = True,
         transform: Callable[[str, torch.Tensor], torch.Tensor] | None = None,
+        rebuild: Callable[[str, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.model = model
         self.layers = list(dict.fromkeys(layers))
         self.stop_early = stop_early
-        self.transform = transform
+        self.transform = transform  # what is recorded: (name, output) -> record
+        self.rebuild = rebuild  # what runs on: (name, record, output) -> a new output made from the record
         self.modules = module_lookup(model, self.layers)
         self.calls: dict[str, list[torch.Tensor]] = {}
         self.prefix_tokens: dict[str, torch.Tensor] = {}  # a token layer's class tokens [B, C, P]
+        self.batch: int | None = None  # images in the current call
         self._expected: dict[str, int] = {}
         self._expected_shape: tuple | None = None
         self._handles: list = []
@@ -139,10 +142,13 @@ class Probe:
             self.calls.setdefault(name, []).append(recorded)
             if self.stop_early and self._all_done():
                 raise _StopForward
-            if not _shares_memory(recorded, tensor):
+            if recorded is not tensor and self.rebuild is not None:
+                copy = self.rebuild(name, recorded, tensor)  # later layers then read the record
+            elif _shares_memory(recorded, tensor):
+                # Later in-place ops (ReLU(inplace=True)) act on this copy, not on the record.
+                copy = tensor.clone()
+            else:
                 return None
-            # Later in-place ops (ReLU(inplace=True)) act on this copy, not on the record.
-            copy = tensor.clone()
             if output is tensor:
                 return copy
             return (tuple if isinstance(output, tuple) else list)((copy, *output[1:]))
@@ -158,6 +164,7 @@ class Probe:
             raise RuntimeError("use Probe as a context manager: `with Probe(model, layers) as p:`")
         self.calls = {}
         self.prefix_tokens = {}
+        self.batch = x.shape[0]
         self.output = None
         self.stopped_early = False
         if self.stop_early and self._expected_shape != tuple(x.shape[1:]):

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import BadInputError
+from .models.layout import layout_of, prefix_hint
 from .models.spec import Model
 from .probe import Probe
 
@@ -26,7 +27,7 @@ _POOLS = {
     nn.AdaptiveMaxPool2d: lambda m: nn.AdaptiveAvgPool2d(m.output_size),
 }
 _IDENTITY = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Dropout, nn.BatchNorm2d,
-             nn.Hardswish, nn.Sigmoid, nn.Tanh)
+             nn.Hardswish, nn.Sigmoid, nn.Tanh, nn.LayerNorm, nn.GroupNorm)  # norms mix channels only
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ def receptive_field(model: Model, layer: str, size: int | None = None) -> Recept
     size = size or model.input_spec.size
     key = (id(model.module), layer, size)
     if key not in _CACHE:
-        _CACHE[key] = _measure(model.module, layer, size)
+        grows = not model.fixed_size  # a ViT takes one size: measure there, never on larger inputs
+        _CACHE[key] = _measure(model.module, layer, size, grows, prefix_hint(model.module))
     return _CACHE[key]
 
 
@@ -117,11 +119,11 @@ def _geometric_copy(module: nn.Module, one_channel: bool = True) -> nn.Module:
 
 
 def _supports(
-    geo: nn.Module, layer: str, size: int, points: list[tuple[int, int]]
+    geo: nn.Module, layer: str, size: int, points: list[tuple[int, int]], hint: int | None
 ) -> list[tuple[int, int, int, int]]:
     """Nonzero input-gradient boxes (y0, x0, y1, x1) of several (y, x) positions, one backward."""
     image = torch.ones(len(points), 3, size, size, requires_grad=True)
-    with Probe(geo, [layer]) as probe:
+    with _probe(geo, layer, hint) as probe:
         act = probe(image)[layer]
     if act.dim() != 4:
         raise BadInputError(f"layer '{layer}' has no spatial map, so it has no receptive field box")
@@ -137,34 +139,42 @@ def _supports(
     return boxes
 
 
-def _map_shape(geo: nn.Module, layer: str, size: int) -> tuple[int, ...]:
-    with torch.no_grad(), Probe(geo, [layer]) as probe:
+def _probe(geo: nn.Module, layer: str, hint: int | None) -> Probe:
+    """A probe reading `layer` as a map (a token layer's patch grid)."""
+    probe = Probe(geo, [layer])
+    probe.transform = lambda _name, out: layout_of(tuple(out.shape), hint, probe.batch).to_map(out)
+    return probe
+
+
+def _map_shape(geo: nn.Module, layer: str, size: int, hint: int | None) -> tuple[int, ...]:
+    with torch.no_grad(), _probe(geo, layer, hint) as probe:
         shape = tuple(probe(torch.ones(1, 3, size, size))[layer].shape)
     if len(shape) != 4:
         raise BadInputError(f"layer '{layer}' has no spatial map, so it has no receptive field box")
     return shape
 
 
-def _measure(module: nn.Module, layer: str, size: int) -> ReceptiveField:
+def _measure(module: nn.Module, layer: str, size: int, grows: bool, hint: int | None) -> ReceptiveField:
     """Fields of a geometric copy; channel-collapsed when the graph allows (much faster)."""
     try:
-        return _measure_with(_geometric_copy(module, one_channel=True), layer, size)
+        return _measure_with(_geometric_copy(module, one_channel=True), layer, size, grows, hint)
     except BadInputError:
         raise
-    except Exception:  # noqa: BLE001 - channel-specific ops (concat, SE): measure at full width
-        return _measure_with(_geometric_copy(module, one_channel=False), layer, size)
+    except Exception:  # noqa: BLE001 - channel-specific ops (concat, SE, class tokens): full width
+        return _measure_with(_geometric_copy(module, one_channel=False), layer, size, grows, hint)
 
 
-def _measure_with(geo: nn.Module, layer: str, size: int) -> ReceptiveField:
-    """Boxes of two neighbouring positions give size and stride; inputs grow until unclipped."""
-    height, width = _map_shape(geo, layer, size)[2:]
-    for scale in (1, 2, 4, 8):
+def _measure_with(geo: nn.Module, layer: str, size: int, grows: bool, hint: int | None) -> ReceptiveField:
+    """Boxes of two neighbouring positions give size and stride; inputs grow until unclipped
+    (where the model takes other sizes)."""
+    height, width = _map_shape(geo, layer, size, hint)[2:]
+    for scale in (1, 2, 4, 8) if grows else (1,):
         big = size * scale
-        bh, bw = _map_shape(geo, layer, big)[2:] if scale > 1 else (height, width)
+        bh, bw = _map_shape(geo, layer, big, hint)[2:] if scale > 1 else (height, width)
         cy, cx = bh // 2, bw // 2
         if cy < 1 or cx < 1:
             continue
-        a, b = _supports(geo, layer, big, [(cy, cx), (cy - 1, cx - 1)])
+        a, b = _supports(geo, layer, big, [(cy, cx), (cy - 1, cx - 1)], hint)
         if min(a[0], a[1], b[0], b[1]) > 0 and max(a[2], a[3], b[2], b[3]) < big:
             stride = (a[0] - b[0], a[1] - b[1])
             offset = (a[0] - cy * stride[0], a[1] - cx * stride[1])

@@ -213,3 +213,55 @@ def toy() -> Model:
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
         return load_model("toy")
+
+
+class PlantedTokens(nn.Module):
+    """A tiny ViT-shaped net on 64 px inputs, 4 px patches (a 16x16 grid) plus a class token.
+
+    `patch_embed` (4 channels per patch): 0 redness, 1 vertical edges (columns 0-1 dark, 2-3
+    bright: planted_broden's stripes), 2 blueness, 3 nothing. `blocks.0` is an MLP over tokens:
+    `blocks.0.mlp.act` = GELU(patch features - 0.01), `blocks.0` copies it (fc2 is
+    the identity). `summary` reads each token: feature 0 = 2 x block feature 0 + 0.1 x feature 1,
+    feature 1 = block feature 2. Position embeddings fix the input size, as in a real ViT.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch_embed = nn.Conv2d(3, 4, 4, 4, bias=False)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 4))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + 16 * 16, 4))
+        self.blocks = nn.Sequential(_TokenMLP())
+        self.summary = nn.Linear(4, 2, bias=False)
+        with torch.no_grad():
+            w = torch.zeros(4, 3, 4, 4)
+            w[0] = torch.tensor(REDNESS).view(3, 1, 1) / 16
+            w[1, :, :, :2], w[1, :, :, 2:] = -1 / 24, 1 / 24  # gray step across the patch
+            w[2] = torch.tensor((-0.5, -0.5, 1.0)).view(3, 1, 1) / 16
+            self.patch_embed.weight.copy_(w)
+            self.summary.weight.copy_(torch.tensor([[2.0, 0.1, 0, 0], [0, 0, 1.0, 0]]))
+
+    def forward(self, x):
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.cls_token.expand(len(x), -1, -1), tokens], 1) + self.pos_embed
+        return self.summary(self.blocks(tokens))[:, 1:].mean(1)
+
+
+class _TokenMLP(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(OrderedDict(fc1=nn.Linear(4, 4), act=nn.GELU(), fc2=nn.Linear(4, 4)))
+        with torch.no_grad():
+            self.mlp.fc1.weight.copy_(torch.eye(4))
+            self.mlp.fc1.bias.copy_(torch.tensor([-0.01, -0.01, -0.01, 0.0]))
+            self.mlp.fc2.weight.copy_(torch.eye(4))
+            self.mlp.fc2.bias.zero_()
+
+    def forward(self, x):
+        return self.mlp(x)
+
+
+def planted_tokens() -> Model:
+    """PlantedTokens for 64 px inputs, not normalized. True answers: blocks.0:0 is red (color
+    red-c on planted_broden), blocks.0:1 vertical stripes (striped), blocks.0:2 blue (the box);
+    summary:0's top child in blocks.0.mlp.act is feature 0."""
+    return load_model(PlantedTokens(), input_spec=plain(64))

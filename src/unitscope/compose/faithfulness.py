@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..probe import module_lookup
+from ..models.layout import layout_of, prefix_hint
+from ..probe import first_tensor, module_lookup
 from .forward import forward
 
 
@@ -40,16 +41,21 @@ def drop_percent(value: float, ablated: float) -> float | None:
     return 100.0 * (value - ablated) / abs(value) if value != 0 else None
 
 
-def _zeroing_hook(items: list[Ablation]):
-    """Forward hook zeroing, in copy b of the batch, the channels chosen for item b."""
+def _zeroing_hook(items: list[Ablation], hint: int | None):
+    """Forward hook zeroing, in copy b of the batch, the channels chosen for item b (features over
+    the patch grid for a token layer: its map is zeroed and the output rebuilt from it)."""
 
     def hook(_module, _inputs, output):
-        if output.shape[0] != len(items):  # the probe's one-example shape-discovery pass
+        tensor = first_tensor(output)
+        if tensor.shape[0] != len(items):  # the probe's one-example shape-discovery pass
             return None
-        mask = output.new_ones(output.shape[:2])
+        layout = layout_of(tuple(tensor.shape), hint, len(items))
+        as_map = layout.to_map(tensor)
+        mask = as_map.new_ones(as_map.shape[:2])
         for b, item in enumerate(items):
             mask[b, list(item.children)] = 0.0
-        return output * mask.view(*mask.shape, *([1] * (output.dim() - 2)))
+        zeroed = layout.from_map(as_map * mask.view(*mask.shape, *([1] * (as_map.dim() - 2))), tensor)
+        return zeroed if output is tensor else (zeroed, *output[1:])
 
     return hook
 
@@ -57,7 +63,7 @@ def _zeroing_hook(items: list[Ablation]):
 def _run_group(model, image: torch.Tensor, items: list[Ablation]) -> list[float]:
     child_layer, parent_layer = items[0].child_layer, items[0].parent_layer
     module = module_lookup(model.module, [child_layer])[child_layer]
-    handle = module.register_forward_hook(_zeroing_hook(items))
+    handle = module.register_forward_hook(_zeroing_hook(items, prefix_hint(model.module)))
     try:
         batch = image.unsqueeze(0).repeat(len(items), 1, 1, 1)
         acts = forward(model, batch, [parent_layer], grad=False)[1][parent_layer]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -108,9 +109,12 @@ def pair_scores(out: torch.Tensor, inp: torch.Tensor, chunk: int | None = None) 
 
 
 def _ranked(values: torch.Tensor, layer: str, top: int, negative: bool = False) -> list[dict]:
-    order = torch.argsort(values, descending=not negative, stable=True).tolist()
-    keep = [i for i in order if (values[i] < 0 if negative else values[i] > 0)][:top]
-    return [{"unit": f"{layer}:{i}", "score": float(values[i])} for i in keep]
+    """The `top` strongest positive (or negative) entries, ties in index order; in numpy, since a
+    wide pair (3072 x 768 in a ViT block) has millions of entries to sift."""
+    array = values.numpy()
+    order = np.argsort(array if negative else -array, kind="stable")
+    keep = order[(array[order] < 0) if negative else (array[order] > 0)][:top]
+    return [{"unit": f"{layer}:{i}", "score": float(array[i])} for i in keep.tolist()]
 
 
 def graph_edges(matrices: dict[tuple[str, str], torch.Tensor], layers: list[str], top: int

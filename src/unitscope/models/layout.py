@@ -28,6 +28,7 @@ class Layout:
     channels: int
     grid: tuple[int, int] | None = None
     prefix: int = 0
+    unreadable: str = ""  # why no verb can read it as units (attention heads, Swin's windows)
 
     def to_map(self, out: torch.Tensor) -> torch.Tensor:
         """The output as [B, C, H, W] (a vector stays [B, C]); differentiable, no copy for maps."""
@@ -38,6 +39,16 @@ class Layout:
             return out.permute(0, 3, 1, 2)
         return out
 
+    def from_map(self, as_map: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """The module's output rebuilt from its map (a new tensor), so that what runs after the
+        layer depends on the recorded map: gradients with respect to the map then exist."""
+        if self.kind == TOKENS:
+            patches = as_map.flatten(2).transpose(1, 2)
+            return torch.cat([out[:, :self.prefix, :], patches], 1)
+        if self.kind == CHANNELS_LAST:
+            return as_map.permute(0, 2, 3, 1).clone()
+        return as_map.clone()
+
     def prefix_tokens(self, out: torch.Tensor) -> torch.Tensor:
         """The tokens before the patch grid as [B, C, P] (P = 0 for layers that have none)."""
         if self.kind != TOKENS:
@@ -46,6 +57,8 @@ class Layout:
 
     def positions(self) -> str:
         """'14x14' for a map, '14x14 tokens +1 cls' for a ViT block, '-' for a vector."""
+        if self.unreadable:
+            return "none (not per image)"
         if self.grid is None:
             return "-"
         grid = f"{self.grid[0]}x{self.grid[1]}"
@@ -55,14 +68,19 @@ class Layout:
 
 
 @functools.lru_cache(maxsize=1024)
-def layout_of(shape: tuple[int, ...], prefix_hint: int | None = None) -> Layout:
-    """The layout of a raw output `shape` (batch first) of a square-input model (cached: probes
-    ask for every call)."""
+def layout_of(shape: tuple[int, ...], prefix_hint: int | None = None, batch: int | None = None) -> Layout:
+    """The layout of a raw output `shape` (batch first) of a square-input model fed `batch`
+    images (cached: probes ask for every call). Tensors that are not one row per image (Swin's
+    windows) or whose sides are not square (attention heads [B, heads, N, d]) are `OTHER`."""
+    if batch is not None and shape and shape[0] != batch:
+        return Layout(OTHER, shape[-1], unreadable=f"has {shape[0]} rows for {batch} image(s) (windows)")
     if len(shape) == 4:
         _, a, h, w = shape
-        if h != w and a == h:  # [B, H, W, C]: the square sides come first
+        if h == w:
+            return Layout(MAP, a, (h, w))
+        if a == h:  # [B, H, W, C]: the square sides come first
             return Layout(CHANNELS_LAST, w, (a, h))
-        return Layout(MAP, a, (h, w))
+        return Layout(OTHER, a, unreadable="is not a square map (attention heads [B, heads, N, d]?)")
     if len(shape) == 3:
         tokens, channels = shape[1], shape[2]
         prefix = _prefix(tokens, prefix_hint)

@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 import warnings
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -177,18 +180,33 @@ def _load_timm(name: str, weights: str | Path | None, allow_download: bool) -> M
 
 def _timm_module(timm: Any, name: str, pretrained: bool, allow_download: bool):
     """timm's model; its published weights from the Hugging Face cache only, unless downloads are
-    allowed (HF_HUB_OFFLINE makes the hub read its cache and fail instead of fetching)."""
+    allowed (the hub in offline mode reads its cache and fails at once instead of fetching)."""
     if not pretrained or allow_download:
         return timm.create_model(name, pretrained=pretrained)
-    saved = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        return timm.create_model(name, pretrained=True)
+        with _hub_offline():
+            return timm.create_model(name, pretrained=True)
     except Exception as exc:  # noqa: BLE001 - the hub raises many types when the file is not cached
         raise CheckpointError(
             f"timm:{name}: its weights are not in the local Hugging Face cache ({type(exc).__name__}); "
             "give --weights PATH, --weights none or --allow-download") from None
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """HF_HUB_OFFLINE for the duration: the hub reads the variable once, at import, so its
+    constant is set too (else it retries the network five times before failing)."""
+    saved = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    saved_constant = getattr(constants, "HF_HUB_OFFLINE", None)
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+    try:
+        yield
     finally:
+        if constants is not None:
+            constants.HF_HUB_OFFLINE = saved_constant
         if saved is None:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:

@@ -56,6 +56,7 @@ class Model:
     _layouts: dict[str, Layout] = field(default_factory=dict, repr=False)
     _fixed_size: bool | None = field(default=None, repr=False)
     source: dict[str, Any] | None = field(default=None, repr=False)  # ModelSource fields, to load it again
+    modality: str = "image"  # "image", "tabular" (feature vectors) or "text" (characters): which verbs apply
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Forward [0, 1] images (normalized here, never by the caller)."""
@@ -74,7 +75,7 @@ class Model:
         if layer not in self._layouts:
             hint = prefix_hint(self.module)
             for name, shape in layer_shapes(self, [layer], raw=True).items():
-                self._layouts[name] = layout_of(shape, hint)
+                self._layouts[name] = layout_of(shape, hint, 1)
         return self._layouts[layer]
 
     def channel_count(self, layer: str) -> int:
@@ -89,12 +90,15 @@ class Model:
         hint = prefix_hint(self.module)
 
         def as_map(name: str, out: torch.Tensor) -> torch.Tensor:
-            layout = layout_of(tuple(out.shape), hint)
+            layout = layout_of(tuple(out.shape), hint, probe.batch)
             if layout.prefix:
                 probe.prefix_tokens[name] = layout.prefix_tokens(out)
             return layout.to_map(out)
 
-        probe.transform = as_map
+        def from_map(_name: str, as_map: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+            return layout_of(tuple(out.shape), hint, probe.batch).from_map(as_map, out)
+
+        probe.transform, probe.rebuild = as_map, from_map
         return probe
 
     @property
@@ -168,7 +172,10 @@ class Model:
         """Validate a unit address against the model: known layer, channels in range (each range
         checked by its ends, before anything expands it: conv1:0-99999999999 must not fill memory)."""
         unit = Unit.parse(unit) if isinstance(unit, str) else unit
-        self.check_layer(unit.layer)
+        layout = self.layout(unit.layer)
+        if layout.unreadable:
+            raise BadUnitError(f"layer '{unit.layer}' {layout.unreadable}, so it has no units per image; "
+                               "address the block or projection around it instead")
         unit.check_channels(self.channel_count(unit.layer))
         return unit
 

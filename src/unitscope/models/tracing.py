@@ -62,7 +62,7 @@ def trace_layers(model: Model, size: int | None = None) -> list[LayerInfo]:
             calls = prev.calls + 1 if prev else 1
             order.pop(name, None)  # re-insert so the order reflects the last call
             shape = tuple(out.shape)
-            order[name] = LayerInfo(name, type(m).__name__, shape, calls, layout_of(shape, hint))
+            order[name] = LayerInfo(name, type(m).__name__, shape, calls, layout_of(shape, hint, 1))
 
         handles.append(module.register_forward_hook(hook))
     try:
