@@ -23,6 +23,7 @@ from .data.images import image_only, open_dataset
 from .distributed import Cluster, join, parse_shard
 from .errors import BadInputError, BadUnitError, DataError, UnitscopeError
 from .imageio import save_png, to_uint8
+from .modalities import delegate
 from .models import Model, load_model
 from .models.preactivation import ReluLinks, relu_links
 from .result import Display, Result
@@ -176,6 +177,8 @@ def run(model: Model | str, data: str | Path | Any, settings: ExamplesSettings |
     settings = settings or ExamplesSettings()
     cluster = parse_shard(settings.shard) or join()
     model = load_model(model) if isinstance(model, str) else model
+    if (other := delegate("examples", model, data, settings, out, progress)) is not None:
+        return other
     wanted = channels_by_layer(model.expand(" ".join(settings.units)))
     dataset = _open(data, model.input_spec.size)
     collector = _Collector(wanted, settings.top_k, bottom_layers(model, list(wanted)))

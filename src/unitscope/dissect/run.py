@@ -16,6 +16,7 @@ from typing import Any
 
 from ..distributed import Cluster, chunk_size, join, parse_shard
 from ..errors import BadInputError, DataError
+from ..modalities import delegate
 from ..models import Model, load_model
 from ..rundir import RunDir, default_out
 from . import lock, report
@@ -37,6 +38,8 @@ def run(model: Model | str, data: Any, settings: DissectSettings | None = None,
     cluster = parse_shard(settings.shard) or join()
     if isinstance(model, str):
         model = load_model(model)
+    if (other := delegate("dissect", model, data, settings, out, progress)) is not None:
+        return other
     if not settings.layers:
         raise BadInputError("no layers given; name at least one, e.g. conv5")
     if isinstance(data, (str, Path)):  # images read at a ViT's own size (a dataset object has its own)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 MAP, TOKENS, CHANNELS_LAST, VECTOR, OTHER = "map", "tokens", "channels_last", "vector", "other"
+SEQUENCE = "sequence"  # [B, T, C] of a text model: C channels at each of T positions
 MAX_PREFIX = 8  # class + distillation + register tokens a ViT may put before its patches
 
 
@@ -37,6 +38,8 @@ class Layout:
             return patches.transpose(1, 2).reshape(out.shape[0], self.channels, *self.grid)
         if self.kind == CHANNELS_LAST:
             return out.permute(0, 3, 1, 2)
+        if self.kind == SEQUENCE:
+            return out.transpose(1, 2)
         return out
 
     def from_map(self, as_map: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -47,6 +50,8 @@ class Layout:
             return torch.cat([out[:, :self.prefix, :], patches], 1)
         if self.kind == CHANNELS_LAST:
             return as_map.permute(0, 2, 3, 1).clone()
+        if self.kind == SEQUENCE:
+            return as_map.transpose(1, 2).clone()
         return as_map.clone()
 
     def prefix_tokens(self, out: torch.Tensor) -> torch.Tensor:
@@ -59,6 +64,8 @@ class Layout:
         """'14x14' for a map, '14x14 tokens +1 cls' for a ViT block, '-' for a vector."""
         if self.unreadable:
             return "none (not per image)"
+        if self.kind == SEQUENCE:
+            return f"{self.grid[1]} characters"
         if self.grid is None:
             return "-"
         grid = f"{self.grid[0]}x{self.grid[1]}"
@@ -91,6 +98,14 @@ def layout_of(shape: tuple[int, ...], prefix_hint: int | None = None, batch: int
     if len(shape) == 2:
         return Layout(VECTOR, shape[1])
     return Layout(OTHER, shape[1] if len(shape) > 1 else 1)
+
+
+def sequence_layout(shape: tuple[int, ...]) -> Layout:
+    """The layout of a text model's output: [B, T, C] is C channels at T positions (never a
+    patch grid, even when T is a square), [B, C] a vector."""
+    if len(shape) == 3:
+        return Layout(SEQUENCE, shape[2], (1, shape[1]))
+    return layout_of(shape)
 
 
 def _prefix(tokens: int, hint: int | None) -> int | None:

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..devices import resolve_device
 from ..errors import CheckpointError, UnknownModelError, closest
+from ..modalities import infer_modality
 from .checkpoints import load_state, read_state_dict
 from .huggingface import PREFIX as HF_PREFIX
 from .huggingface import load_hf
@@ -27,6 +28,9 @@ from .tracing import hookable_names
 from .weights import check_available, seeded
 
 TOY_WEIGHTS = "toy.pt"
+# built-in models of other inputs: name -> (module, loader(weights) -> Model)
+BUILTIN_NON_IMAGE = {"tabular-toy": ("unitscope.tabular.toy", "load_tabular_toy"),
+                     "text-toy": ("unitscope.sequence.toy", "load_text_toy")}
 
 
 def load_model(
@@ -49,7 +53,8 @@ def load_model(
     cache, and are downloaded only with `allow_download`.
     """
     if isinstance(spec, nn.Module):
-        model = Model(spec, input_spec or InputSpec(), type(spec).__name__, hookable_names(spec))
+        model = Model(spec, input_spec or InputSpec(), type(spec).__name__, hookable_names(spec),
+                      modality=infer_modality(spec))
     elif isinstance(spec, str) and spec.endswith((".pt", ".pth", ".ckpt")) and arch:
         model = load_model(arch, weights=spec, device=device, input_spec=input_spec, seed=seed)
     else:
@@ -64,6 +69,9 @@ def load_model(
 def _build(spec: str, weights: str | Path | None, allow_download: bool) -> Model:
     if spec == "toy":
         return _load_toy(weights)
+    if spec in BUILTIN_NON_IMAGE:
+        module_name, function = BUILTIN_NON_IMAGE[spec]
+        return getattr(importlib.import_module(module_name), function)(weights)
     if spec.startswith(HF_PREFIX):
         return load_hf(spec[len(HF_PREFIX):], weights)
     if ":" in spec and not spec.startswith("timm:"):
@@ -119,7 +127,7 @@ def _load_factory(spec: str) -> Model:
         raise UnknownModelError(f"'{spec}' returned {type(module).__name__}, not an nn.Module")
     spec_attr = getattr(module, "input_spec", None)
     input_spec = spec_attr if isinstance(spec_attr, InputSpec) else InputSpec()
-    return Model(module, input_spec, spec, hookable_names(module))
+    return Model(module, input_spec, spec, hookable_names(module), modality=infer_modality(module))
 
 
 def _load_torchvision(name: str, weights: str | Path | None, allow_download: bool) -> Model:
@@ -127,7 +135,7 @@ def _load_torchvision(name: str, weights: str | Path | None, allow_download: boo
 
     names = tvm.list_models(module=tvm)
     if name not in names:
-        near = ", ".join(closest(name, names + ["toy"]))
+        near = ", ".join(closest(name, names + ["toy", *BUILTIN_NON_IMAGE]))
         raise UnknownModelError(f"unknown model '{name}'; closest: {near} "
                                 "(or 'toy', 'timm:NAME', 'hf:PATH', 'pkg.module:factory')")
     enum = tvm.get_model_weights(name)

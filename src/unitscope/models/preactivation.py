@@ -63,7 +63,7 @@ def relu_links(model: Model, size: int | None = None) -> dict[str, ReluLinks]:
     cache = _CACHE.setdefault(model.module, {})
     if key not in cache:
         try:
-            outs, reads = _trace(model.module, model.input_spec.normalize(model.example_input(1, key[0])))
+            outs, reads = _trace(model.module, model.prepare(model.example_input(1, key[0])))
         except RuntimeError:
             return {}
         cache[key] = _links(outs, reads)

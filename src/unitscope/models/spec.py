@@ -14,7 +14,7 @@ from .. import devices
 from ..errors import BadInputError, BadUnitError, unknown_layer
 from ..probe import Probe
 from ..units import Unit, parse_units
-from .layout import Layout, layout_of, prefix_hint
+from .layout import Layout, layout_of, prefix_hint, sequence_layout
 from .tracing import layer_shapes
 
 
@@ -57,10 +57,22 @@ class Model:
     _fixed_size: bool | None = field(default=None, repr=False)
     source: dict[str, Any] | None = field(default=None, repr=False)  # ModelSource fields, to load it again
     modality: str = "image"  # "image", "tabular" (feature vectors) or "text" (characters): which verbs apply
+    data_spec: Any = None  # non-image inputs: a tabular TableSpec or a text Vocabulary (what the input means)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """Forward [0, 1] images (normalized here, never by the caller)."""
-        return self.module(self.input_spec.normalize(images))
+        """Forward [0, 1] images (normalized here, never by the caller); other inputs as they are."""
+        return self.module(self.prepare(images))
+
+    def prepare(self, inputs: torch.Tensor) -> torch.Tensor:
+        """What the module is fed: images normalized by the `InputSpec`; feature vectors and
+        character ids unchanged (a tabular model standardizes inside itself)."""
+        return self.input_spec.normalize(inputs) if self.modality == "image" else inputs
+
+    def _layout_of(self, shape: tuple[int, ...], batch: int | None) -> Layout:
+        """A raw output shape's layout; [B, T, C] is a character sequence in a text model."""
+        if self.modality == "text":
+            return sequence_layout(shape)
+        return layout_of(shape, prefix_hint(self.module), batch)
 
     def check_layer(self, layer: str) -> str:
         """Return `layer` if it is a module of the model, else raise listing the closest names."""
@@ -73,9 +85,8 @@ class Model:
         with one dummy forward and cached: every verb reads the layer through it."""
         self.check_layer(layer)
         if layer not in self._layouts:
-            hint = prefix_hint(self.module)
             for name, shape in layer_shapes(self, [layer], raw=True).items():
-                self._layouts[name] = layout_of(shape, hint, 1)
+                self._layouts[name] = self._layout_of(shape, 1)
         return self._layouts[layer]
 
     def channel_count(self, layer: str) -> int:
@@ -87,16 +98,15 @@ class Model:
         layers' patch grids, channels-last maps permuted) or [B, C] vectors; a token layer's
         class tokens go to `probe.prefix_tokens`. The layout follows each call's own shape."""
         probe = Probe(self.module, layers, stop_early=stop_early)
-        hint = prefix_hint(self.module)
 
         def as_map(name: str, out: torch.Tensor) -> torch.Tensor:
-            layout = layout_of(tuple(out.shape), hint, probe.batch)
+            layout = self._layout_of(tuple(out.shape), probe.batch)
             if layout.prefix:
                 probe.prefix_tokens[name] = layout.prefix_tokens(out)
             return layout.to_map(out)
 
         def from_map(_name: str, as_map: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-            return layout_of(tuple(out.shape), hint, probe.batch).from_map(as_map, out)
+            return self._layout_of(tuple(out.shape), probe.batch).from_map(as_map, out)
 
         probe.transform, probe.rebuild = as_map, from_map
         return probe
@@ -105,6 +115,8 @@ class Model:
     def fixed_size(self) -> bool:
         """True when the model takes only its own input size (ViTs' position embeddings, Swin's
         windows): checked once with shape-only forwards on the meta device where possible."""
+        if self.modality != "image":
+            return False
         if self._fixed_size is None:
             size = self.input_spec.size
             other = size + 32
@@ -163,7 +175,7 @@ class Model:
         """None if a one-image forward at `size` px works, else the first line of its error."""
         try:
             with torch.no_grad():
-                run(self.input_spec.normalize(self.example_input(1, size)))
+                run(self.prepare(self.example_input(1, size)))
         except (RuntimeError, AssertionError, ValueError) as exc:  # ViTs assert their input size
             return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         return None
@@ -207,6 +219,9 @@ class Model:
         return devices.to_device(tensor, self.device)
 
     def example_input(self, batch: int = 1, size: int | None = None) -> torch.Tensor:
-        """A mid-gray batch at the model's input size, for shape discovery."""
+        """A mid-gray batch at the model's input size, for shape discovery (for other inputs, the
+        `data_spec`'s own: typical feature values, a line of characters)."""
+        if self.data_spec is not None:
+            return self.to_device(self.data_spec.example_input(batch))
         size = size or self.input_spec.size
         return self.to_device(torch.full((batch, 3, size, size), 0.5))

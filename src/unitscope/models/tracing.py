@@ -81,5 +81,5 @@ def layer_shapes(model: Model, names: Sequence[str], raw: bool = False) -> dict[
 
     probe = Probe(model.module, names, stop_early=True) if raw else model.probe(names)
     with probe, torch.no_grad():
-        acts = probe(model.input_spec.normalize(model.example_input(1)))
+        acts = probe(model.prepare(model.example_input(1)))
     return {name: tuple(a.shape) for name, a in acts.items()}

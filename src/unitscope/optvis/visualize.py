@@ -21,6 +21,7 @@ import torch
 
 from ..errors import BadInputError
 from ..imageio import load_image, save_png
+from ..modalities import delegate
 from ..models import Model, load_model
 from ..models.preactivation import ReluLinks, relu_links
 from ..result import Display, Result
@@ -55,6 +56,11 @@ class VisualizeSettings(RenderSettings):
     variants: int | None = option(None, "images per unit (default 4 with --diversity, else 1)", low=1,
                                   metavar="N", show_default=False)
     batch_size: int = batch_size_option(32)
+    prior: float = option(0.1, "tabular models: weight of the penalty that keeps the optimized row near "
+                          "the data (squared Mahalanobis distance to the data's mean)", low=0, metavar="W")
+    temperature: float = option(1.0, "text models: softmax temperature of the relaxed one-hot characters",
+                                above=0, metavar="T")
+    length: int = option(24, "text models: characters in the optimized string", low=1, metavar="N")
 
     @property
     def n_variants(self) -> int:
@@ -120,6 +126,8 @@ def run(model: Model | str, data: str | Path | torch.Tensor | None = None,
     """
     settings = settings or VisualizeSettings()
     model = load_model(model) if isinstance(model, str) else model
+    if (other := delegate("visualize", model, data, settings, out, progress)) is not None:
+        return other
     settings = settings.replace(size=render_size(model, settings.size))
     singles = model.expand(" ".join(settings.units))
     _check_weights(model)
