@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from .report.feature_site import feature_units, run_modality
 from .report.paths import unit_url
 from .report.runview import load_run
 from .report.site import write_site
@@ -50,6 +51,11 @@ def run(model: Any, data: str | Path, settings: ExploreSettings | None = None,
     site = Path(out) if out is not None else run_dir / "site"
     index = write_site(run_dir, site, progress=progress)
     RunDir(run_dir).register("explore", {"index": RunDir(run_dir).relative(index)})
+    modality = run_modality(run_dir)
+    if modality != "image":
+        units = feature_units(run_dir, site, modality)
+        data_out = {"index": str(index), "model": run_dir.name, "units": units}
+        return ExploreResult(run_dir, data_out, settings or ExploreSettings(), files_under(site))
     view = load_run(run_dir)
     units = [{"unit": u.address, "layer": u.layer, "channel": u.channel,
               "label": (u.dissect or {}).get("label"), "page": str(site / unit_url(u.layer, u.channel))}

@@ -7,18 +7,21 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .errors import BadInputError
 
+EXAMPLE_LENGTH = 16  # characters of the stand-in line a text model is traced with
+
 # (modality, verb) -> module whose `run(model, data, settings, out, progress)` carries it out
 MODULES = {
-    ("tabular", "visualize"): "unitscope.tabular.visualize",
-    ("tabular", "examples"): "unitscope.tabular.examples",
-    ("tabular", "dissect"): "unitscope.tabular.dissect",
-    ("text", "visualize"): "unitscope.sequence.visualize",
-    ("text", "examples"): "unitscope.sequence.examples",
-    ("text", "dissect"): "unitscope.sequence.dissect",
+    ("tabular", "visualize"): "unitscope.tables.visualize",
+    ("tabular", "examples"): "unitscope.tables.examples",
+    ("tabular", "dissect"): "unitscope.tables.dissect",
+    ("text", "visualize"): "unitscope.sequences.visualize",
+    ("text", "examples"): "unitscope.sequences.examples",
+    ("text", "dissect"): "unitscope.sequences.dissect",
 }
 
 
@@ -34,6 +37,17 @@ def delegate(verb: str, model: Any, data: Any, settings: Any, out: str | Path | 
                             f"(its verbs: {done})")
     module = importlib.import_module(MODULES[(modality, verb)])
     return module.run(model, data, settings, out, progress=progress)
+
+
+def example_input(module: nn.Module, modality: str, batch: int) -> torch.Tensor:
+    """A stand-in input for shape discovery when the model carries no data spec: zero rows as
+    wide as the first Linear reads (tabular), or a line of character id 0 (text)."""
+    if modality == "text":
+        return torch.zeros(batch, EXAMPLE_LENGTH, dtype=torch.long)
+    width = next((m.in_features for m in module.modules() if isinstance(m, nn.Linear)), None)
+    if width is None:
+        raise BadInputError("a tabular model needs a Linear layer (its in_features is the row width)")
+    return torch.zeros(batch, width)
 
 
 def infer_modality(module: nn.Module) -> str:

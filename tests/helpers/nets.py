@@ -265,3 +265,25 @@ def planted_tokens() -> Model:
     red-c on planted_broden), blocks.0:1 vertical stripes (striped), blocks.0:2 blue (the box);
     summary:0's top child in blocks.0.mlp.act is feature 0."""
     return load_model(PlantedTokens(), input_spec=plain(64))
+
+
+class PlantedTabular(nn.Module):
+    """fc: unit 0 = 2*f0 - f3 on the raw row, unit 1 = 3*[color=green] + f1 (6 numeric features,
+    then the one-hot group color=red/green/blue); relu after it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(9, 2)
+        with torch.no_grad():
+            self.fc.weight.zero_()
+            self.fc.bias.zero_()
+            self.fc.weight[0, 0], self.fc.weight[0, 3] = 2.0, -1.0
+            self.fc.weight[1, 7], self.fc.weight[1, 1] = 3.0, 1.0
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.fc(x))
+
+
+def planted_tabular() -> PlantedTabular:
+    return PlantedTabular().eval()

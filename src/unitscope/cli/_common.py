@@ -84,5 +84,6 @@ class VerbCommand:
             print(f"{self.verb}: shard {result['shard']} done in {out}; when every shard is done, run "
                   f"`unitscope merge SHARD_OUT... --out DIR`")
         elif rank() == 0:  # under torchrun every rank runs the command; one of them reports
-            print(self.summary(result, out))
+            own = getattr(result, "summary", None)  # tabular and text results say their own
+            print(own(out) if callable(own) else self.summary(result, out))
         return 0

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from ..distributed import ALONE, CHUNK_BATCHES, Cluster, chunk_size, chunks, join
 from ..errors import DataError
 from ..imageio import load_image, to_float
+from ..modalities import delegate
 from ..models import Model, load_model
 from ..precision import autocast
 from ..result import Display, Result
@@ -218,6 +219,7 @@ def run(model: Model | str, data: Any, settings: GraphSettings | None = None,
     settings = settings or GraphSettings()
     cluster = join()
     model = load_model(model) if isinstance(model, str) else model
+    delegate("graph", model, data, settings, out, progress)  # other inputs: refused in one line
     progress = progress and sys.stderr.isatty() and cluster.rank == 0
     layers = check_layers(model, list(settings.layers) or default_layers(model))
     items = _sources(data, model.input_spec.size, settings.images)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from ..attribution import RULES, max_position
 from ..errors import BadInputError
 from ..imageio import load_image
+from ..modalities import delegate
 from ..models import Model, load_model
 from ..result import Display, Result, files_under
 from ..rundir import RunDir, default_out, safe_name
@@ -177,6 +178,7 @@ def run(model: Model | str, data: str | Path | torch.Tensor, settings: ComposeSe
     """
     settings = settings or ComposeSettings()
     model = load_model(model) if isinstance(model, str) else model
+    delegate("compose", model, data, settings, out, progress)  # other inputs: refused in one line
     progress = progress and sys.stderr.isatty()
     image = prepare_image(model, data)
     layers = check_layers(model, list(settings.layers) or default_layers(model))

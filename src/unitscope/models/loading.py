@@ -29,8 +29,8 @@ from .weights import check_available, seeded
 
 TOY_WEIGHTS = "toy.pt"
 # built-in models of other inputs: name -> (module, loader(weights) -> Model)
-BUILTIN_NON_IMAGE = {"tabular-toy": ("unitscope.tabular.toy", "load_tabular_toy"),
-                     "text-toy": ("unitscope.sequence.toy", "load_text_toy")}
+BUILTIN_NON_IMAGE = {"tabular-toy": ("unitscope.tables.toy", "load_tabular_toy"),
+                     "text-toy": ("unitscope.sequences.toy", "load_text_toy")}
 
 
 def load_model(

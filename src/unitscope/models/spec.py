@@ -223,5 +223,9 @@ class Model:
         `data_spec`'s own: typical feature values, a line of characters)."""
         if self.data_spec is not None:
             return self.to_device(self.data_spec.example_input(batch))
+        if self.modality != "image":
+            from ..modalities import example_input
+
+            return self.to_device(example_input(self.module, self.modality, batch))
         size = size or self.input_spec.size
         return self.to_device(torch.full((batch, 3, size, size), 0.5))

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from ..errors import DataError
 from .assets import FILES, folder_files, sync_files
 from .charts import bar_widths, line_chart
+from .feature_site import run_modality, write_feature_site
 from .paths import concept_url, href, layer_url, root_prefix, unit_url
 from .runview import RunView, UnitView, load_run
 from .search import index_entries, index_script
@@ -29,8 +30,14 @@ OWNED = ("index.html", "favicon.ico", "layers", "units", "concepts", "static")
 
 def write_site(run_dir: str | Path, out: str | Path, progress: bool = True) -> Path:
     """Build the site for `run_dir` into `out`; return the path of its index.html."""
-    view = load_run(run_dir)
     site = Path(out)
+    modality = run_modality(Path(run_dir))
+    if modality != "image":  # tabular and text runs: their own index and unit sections
+        _prepare(site)
+        _, script = write_feature_site(Path(run_dir), site, modality, _write)
+        _write_static(site, script)
+        return site / "index.html"
+    view = load_run(run_dir)
     _prepare(site)
     sync_files(view.root, site, _needed_files(view))
     concepts = _all_concepts(view)
