@@ -39,6 +39,9 @@ class Plan:
     tree_nodes: int
     graph_images: int
     graph_layers: list[str] | None  # None: every conv/fc layer
+    tabular_units: list[str]  # tabular-toy on breast-cancer
+    text_chars: int  # text-toy on a fresh code world
+    text_units: list[str]
 
 
 # The graph costs one segment backward per parent unit per image batch (compose/graph.py), and
@@ -46,11 +49,13 @@ class Plan:
 FULL = Plan(images=2000, example_units=[*CONV, "fc8"], k=6, dissect_layers=CONV,
             rotation=[0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=256,
             variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=5, tree_nodes=100,
-            graph_images=64, graph_layers=None)
+            graph_images=64, graph_layers=None, tabular_units=["fc1", "fc2"], text_chars=100_000,
+            text_units=["lstm"])
 QUICK = Plan(images=150, example_units=["conv5:0-7", "fc8:0-3"], k=3, dissect_layers=["conv5"],
              rotation=[1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
              variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=8,
-             graph_images=16, graph_layers=["conv4", "conv5", "fc8"])
+             graph_images=16, graph_layers=["conv4", "conv5", "fc8"], tabular_units=["fc2:0-3"],
+             text_chars=20_000, text_units=["lstm:0-7"])
 
 
 @dataclass
@@ -84,6 +89,8 @@ def run_demo(out: str | Path = "runs/demo", quick: bool = False, progress: bool 
         ("visualize", lambda: _visualize(model, run_dir, plan, progress)),
         ("compose", lambda: _compose(model, world["path"], run_dir, plan, progress)),
         ("graph", lambda: _graph(model, world["path"], run_dir, plan, progress)),
+        ("tabular-toy", lambda: _tabular(run_dir / "tabular", plan, progress)),
+        ("text-toy", lambda: _text(run_dir / "text", plan, progress)),
         ("explore", lambda: _explore(run_dir, progress)),
     ]
     if data is None:
@@ -186,6 +193,38 @@ def _graph(model: Model, data: Path, run_dir: Path, plan: Plan, progress: bool) 
 
     settings = graph.GraphSettings(layers=plan.graph_layers or (), images=plan.graph_images, top_k=8)
     graph.run(model, data, settings, run_dir, progress=progress)
+
+
+def _tabular(run_dir: Path, plan: Plan, progress: bool) -> None:
+    """tabular-toy on breast-cancer: optimal rows, top rows and concept scores, and its site."""
+    from . import examples
+    from .dissect import DissectSettings, run
+    from .optvis import visualize
+
+    model = load_model("tabular-toy")
+    visualize.run(model, None, visualize.VisualizeSettings(units=plan.tabular_units, steps=200, lr=0.1,
+                                                           negative=True), run_dir, progress=progress)
+    examples.run(model, "breast-cancer", examples.ExamplesSettings(units=plan.tabular_units, top_k=5),
+                 run_dir, progress=progress)
+    run(model, "breast-cancer", DissectSettings(layers=("fc1", "fc2", "fc3")), run_dir, progress=progress)
+    _explore(run_dir, progress)
+
+
+def _text(run_dir: Path, plan: Plan, progress: bool) -> None:
+    """text-toy on a fresh code world: top windows, concept scores, optimal strings, and its site."""
+    from . import examples
+    from .dissect import DissectSettings, run
+    from .optvis import visualize
+    from .sequences.corpus import write_code_world
+
+    world = write_code_world(run_dir / "codeworld", plan.text_chars, seed=1)
+    model = load_model("text-toy")
+    examples.run(model, world, examples.ExamplesSettings(units=plan.text_units, top_k=5), run_dir,
+                 progress=progress)
+    run(model, world, DissectSettings(layers=("lstm",)), run_dir, progress=progress)
+    visualize.run(model, None, visualize.VisualizeSettings(units=plan.text_units, steps=100, lr=0.5),
+                  run_dir, progress=progress)
+    _explore(run_dir, progress)
 
 
 def _explore(run_dir: Path, progress: bool) -> None:

@@ -287,3 +287,35 @@ class PlantedTabular(nn.Module):
 
 def planted_tabular() -> PlantedTabular:
     return PlantedTabular().eval()
+
+
+class CumulativeSum(nn.Module):
+    """Running sum over positions of a [B, T, C] sequence (a recurrent counter, exactly)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.cumsum(1)
+
+
+class BracketCounter(nn.Module):
+    """counter:0 = open minus closed brackets read so far ( [ { +1, ) ] } -1); counter:1 = how many
+    newlines were read. Character ids follow the default unitscope vocabulary."""
+
+    def __init__(self) -> None:
+        from unitscope.sequences.vocabulary import DEFAULT_ALPHABET
+
+        super().__init__()
+        self.vocabulary = DEFAULT_ALPHABET
+        self.embed = nn.Embedding(len(DEFAULT_ALPHABET) + 1, 2)
+        with torch.no_grad():
+            self.embed.weight.zero_()
+            for char, step in zip("([{)]}", (1, 1, 1, -1, -1, -1), strict=True):
+                self.embed.weight[DEFAULT_ALPHABET.index(char) + 1, 0] = step
+            self.embed.weight[DEFAULT_ALPHABET.index("\n") + 1, 1] = 1
+        self.counter = CumulativeSum()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.counter(self.embed(ids))
+
+
+def bracket_counter() -> BracketCounter:
+    return BracketCounter().eval()

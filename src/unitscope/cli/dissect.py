@@ -26,6 +26,7 @@ def _summary(result: DissectResult, out: str) -> str:
     return "\n".join([*lines, f"dissect: wrote {out}/dissect/dissect.json"])
 
 
+DATA = ("BRODEN", "a Broden-format directory (index.csv, ...); for tabular models a CSV table or "
+        "breast-cancer; for text models a labelled corpus (unitscope concepts --text)")
 COMMAND = VerbCommand("dissect", "label units with concepts by IoU against a Broden-format dataset "
-                      "(Network Dissection)", 40, DissectSettings, dissect,
-                      ("BRODEN", "a Broden-format directory (index.csv, ...)"), _summary)
+                      "(Network Dissection)", 40, DissectSettings, dissect, DATA, _summary)

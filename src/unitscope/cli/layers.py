@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(r.name) for r in rows)
     kind_w = max(len(r.kind) for r in rows)
     size = settings.size or model.input_spec.size
-    print(f"# {model.name}: {len(rows)} hookable modules, input 3x{size}x{size}")
+    shown = {"image": f"3x{size}x{size}", "tabular": f"rows of {model.example_input(1).shape[1]} features",
+             "text": "character ids"}[model.modality]
+    print(f"# {model.name}: {len(rows)} hookable modules, input {shown}")
     print(f"{'layer':<{width}}  {'type':<{kind_w}}  {'channels':>8}  {'positions':<22}  output shape")
     for r in rows:
         shape = "x".join(str(d) for d in r.shape[1:])

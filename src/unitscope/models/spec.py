@@ -68,11 +68,16 @@ class Model:
         character ids unchanged (a tabular model standardizes inside itself)."""
         return self.input_spec.normalize(inputs) if self.modality == "image" else inputs
 
-    def _layout_of(self, shape: tuple[int, ...], batch: int | None) -> Layout:
+    def layout_of(self, shape: tuple[int, ...], batch: int | None) -> Layout:
         """A raw output shape's layout; [B, T, C] is a character sequence in a text model."""
         if self.modality == "text":
             return sequence_layout(shape)
-        return layout_of(shape, prefix_hint(self.module), batch)
+        return layout_of(shape, self._prefix_hint, batch)
+
+    @functools.cached_property
+    def _prefix_hint(self) -> int | None:
+        """The class/register tokens the module declares (looked up once: probes ask per call)."""
+        return prefix_hint(self.module)
 
     def check_layer(self, layer: str) -> str:
         """Return `layer` if it is a module of the model, else raise listing the closest names."""
@@ -86,7 +91,7 @@ class Model:
         self.check_layer(layer)
         if layer not in self._layouts:
             for name, shape in layer_shapes(self, [layer], raw=True).items():
-                self._layouts[name] = self._layout_of(shape, 1)
+                self._layouts[name] = self.layout_of(shape, 1)
         return self._layouts[layer]
 
     def channel_count(self, layer: str) -> int:
@@ -100,13 +105,13 @@ class Model:
         probe = Probe(self.module, layers, stop_early=stop_early)
 
         def as_map(name: str, out: torch.Tensor) -> torch.Tensor:
-            layout = self._layout_of(tuple(out.shape), probe.batch)
+            layout = self.layout_of(tuple(out.shape), probe.batch)
             if layout.prefix:
                 probe.prefix_tokens[name] = layout.prefix_tokens(out)
             return layout.to_map(out)
 
         def from_map(_name: str, as_map: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-            return self._layout_of(tuple(out.shape), probe.batch).from_map(as_map, out)
+            return self.layout_of(tuple(out.shape), probe.batch).from_map(as_map, out)
 
         probe.transform, probe.rebuild = as_map, from_map
         return probe

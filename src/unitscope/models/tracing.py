@@ -11,7 +11,7 @@ from torch import nn
 
 from ..probe import first_tensor
 from ..settings import Settings, option
-from .layout import Layout, layout_of, prefix_hint
+from .layout import Layout
 
 if TYPE_CHECKING:  # spec.py imports this module; at run time nothing here needs Model's class
     from .spec import Model
@@ -48,7 +48,6 @@ def hookable_names(module: nn.Module) -> list[str]:
 def trace_layers(model: Model, size: int | None = None) -> list[LayerInfo]:
     """Run one example through the model and list modules in the order their outputs appeared."""
     order: dict[str, LayerInfo] = {}
-    hint = prefix_hint(model.module)
     handles = []
     for name, module in model.module.named_modules():
         if not name:
@@ -62,7 +61,7 @@ def trace_layers(model: Model, size: int | None = None) -> list[LayerInfo]:
             calls = prev.calls + 1 if prev else 1
             order.pop(name, None)  # re-insert so the order reflects the last call
             shape = tuple(out.shape)
-            order[name] = LayerInfo(name, type(m).__name__, shape, calls, layout_of(shape, hint, 1))
+            order[name] = LayerInfo(name, type(m).__name__, shape, calls, model.layout_of(shape, 1))
 
         handles.append(module.register_forward_hook(hook))
     try:

@@ -62,6 +62,17 @@ def feature_units(run_dir: Path, site: Path, modality: str) -> list[dict[str, An
     return rows
 
 
+def related_sites(run_dir: Path) -> list[dict[str, str]]:
+    """Runs in sub-folders of `run_dir` that have their own site (the demo's tabular and text
+    models), linked from the main index; hrefs are relative to `run_dir/site/index.html`."""
+    found = []
+    for index in sorted(Path(run_dir).glob("*/site/index.html")):
+        folder = index.parent.parent
+        found.append({"name": _model_name(folder), "modality": run_modality(folder),
+                      "href": href(f"../{folder.name}/site/index.html")})
+    return found
+
+
 def _unit_page(address: str) -> str:
     layer, _, channel = address.rpartition(":")
     return unit_url(layer, int(channel))

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ..errors import DataError
 from .assets import FILES, folder_files, sync_files
 from .charts import bar_widths, line_chart
-from .feature_site import run_modality, write_feature_site
+from .feature_site import related_sites, run_modality, write_feature_site
 from .paths import concept_url, href, layer_url, root_prefix, unit_url
 from .runview import RunView, UnitView, load_run
 from .search import index_entries, index_script
@@ -125,7 +125,7 @@ def _model_context(view: RunView, concepts: list[str]) -> dict[str, Any]:
     per_layer = {s.chart for s in list(view.summary.values()) + list(view.baseline.values())}
     return {"rows": rows, "top": top, "concepts": concepts, **_rotation_context(view),
             "model_charts": [c for c in view.charts if c not in per_layer],
-            "counts": {k: len(v) for k, v in view.concepts().items()}}
+            "counts": {k: len(v) for k, v in view.concepts().items()}, "related": related_sites(view.root)}
 
 
 def _rotation_context(view: RunView) -> dict[str, Any]:

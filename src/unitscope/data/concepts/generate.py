@@ -29,6 +29,9 @@ class ConceptsSettings(Settings):
     n: int = option(2000, "number of images", low=1)
     size: int = option(128, "image side in pixels", low=16)
     seed: int = seed_option("world seed")
+    text: bool = option(False, "write the code world instead: code-like text whose every character is "
+                        "labelled (bracket depth, inside a string or comment, ...) for text models")
+    chars: int = option(200_000, "characters of the code world (with --text)", low=1)
 
 
 class ConceptsResult(Result):
@@ -71,6 +74,10 @@ def run(model: Any, data: Any, settings: ConceptsSettings | None = None, out: st
     import pandas as pd
 
     settings = settings or ConceptsSettings()
+    if settings.text:
+        from ...sequences.corpus import code_world_result
+
+        return code_world_result(out if out is not None else Path("runs") / "codeworld", settings)
     root = generate(out if out is not None else Path("runs") / "concepts", n=settings.n,
                     size=settings.size, seed=settings.seed, progress=progress and sys.stderr.isatty())
     categories = pd.read_csv(root / "category.csv")

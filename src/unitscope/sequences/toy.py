@@ -1,0 +1,57 @@
+"""`text-toy`: a character LSTM trained on the code world to predict the next character."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from ..models.checkpoints import read_state_dict
+from ..models.spec import InputSpec, Model
+from ..models.tracing import hookable_names
+from .vocabulary import Vocabulary
+
+WEIGHTS = "text_toy.pt"
+EMBED, HIDDEN = 32, 128
+
+
+class CharLSTM(nn.Module):
+    """embed -> lstm (batch first) -> head: next-character logits at every position."""
+
+    def __init__(self, vocabulary_size: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocabulary_size, EMBED)
+        self.lstm = nn.LSTM(EMBED, HIDDEN, batch_first=True)
+        self.head = nn.Linear(HIDDEN, vocabulary_size)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.lstm(self.embed(ids))
+        return self.head(hidden)
+
+
+def load_text_toy(weights: str | Path | None) -> Model:
+    """The trained LSTM ("DEFAULT"), random weights (None) or a state_dict file."""
+    shipped = _shipped()
+    vocabulary = Vocabulary(shipped["vocabulary"]) if shipped else Vocabulary()
+    module = CharLSTM(vocabulary.size)
+    state = shipped.get("state_dict") if weights == "DEFAULT" else (
+        None if weights is None else read_state_dict(weights))
+    if state is not None:
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"weights do not fit text-toy: {str(exc)[:200]}") from None
+    return Model(module, InputSpec(), "text-toy", hookable_names(module), modality="text",
+                 data_spec=vocabulary)
+
+
+def _shipped() -> dict[str, Any]:
+    ref = resources.files("unitscope.models") / "weights" / WEIGHTS
+    if not ref.is_file():
+        return {}
+    with resources.as_file(ref) as path:
+        return torch.load(path, map_location="cpu", weights_only=True)
