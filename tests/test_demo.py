@@ -12,7 +12,8 @@ from helpers.runs import build_site, parse_page, snapshot
 from unitscope.demo import MARKER, _fresh, tree_images
 from unitscope.errors import DataError
 
-STEPS = ["concept world", "examples", "dissect", "visualize", "compose", "graph", "explore"]
+STEPS = ["concept world", "examples", "dissect", "visualize", "compose", "graph", "tabular-toy", "text-toy",
+         "explore"]
 
 
 def test_quick_demo_runs_every_verb(demo_run):
@@ -27,6 +28,18 @@ def test_quick_demo_runs_every_verb(demo_run):
     times = json.loads((result.run_dir / "demo_times.json").read_text())
     assert set(times) == set(STEPS) | {"total"}
     assert (result.run_dir / "concepts" / "index.csv").is_file()
+
+
+def test_quick_demo_includes_the_tabular_and_text_toys(demo_run):
+    run_dir, site = demo_run[0].run_dir, demo_run[0].site
+    index = site.read_text()
+    assert 'href="../tabular/site/index.html"' in index and 'href="../text/site/index.html"' in index
+    tabular = (run_dir / "tabular" / "site" / "units" / "fc2" / "0.html").read_text()
+    assert "Optimal input" in tabular and "top rows" in tabular and "Concept scores" in tabular
+    text = (run_dir / "text" / "site" / "units" / "lstm" / "0.html").read_text()
+    assert "Optimal string" in text and "rgba(" in text and "Concepts:" in text
+    dissected = json.loads((run_dir / "text" / "dissect" / "dissect.json").read_text())
+    assert dissected["modality"] == "text" and dissected["layers"]["lstm"]["units_total"] == 128
 
 
 def test_quick_demo_site_is_complete(demo_run):

@@ -1,10 +1,12 @@
-"""Train `text-toy` on a fresh code world (a few minutes on two CPU cores) and write its weights.
+"""Train `text-toy` on a fresh code world and write its weights. The shipped weights:
 
-    python -m unitscope.sequences.train_toy [OUT]
+    python -m unitscope.sequences.train_toy                                     # 6000 steps, ~25 min
+    python -m unitscope.sequences.train_toy --init W --seed 1 --steps 4000 --lr 1e-3   # continued
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 import time
@@ -39,11 +41,15 @@ def batches(text: str, vocabulary: Vocabulary, rng: np.random.Generator):
         yield torch.from_numpy(x), torch.from_numpy(y)
 
 
-def train(seed: int = SEED, steps: int = STEPS, log=print) -> tuple[CharLSTM, dict[str, float]]:
+def train(seed: int = SEED, steps: int = STEPS, lr: float = LR, init: Path | None = None,
+          log=print) -> tuple[CharLSTM, dict[str, float]]:
+    """Adam with a cosine schedule on windows of a fresh code world; `init`: continue from weights."""
     torch.manual_seed(seed)
     vocabulary = Vocabulary()
     model = CharLSTM(vocabulary.size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    if init is not None:
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True)["state_dict"])
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     source = batches(generate(CHARS, seed), vocabulary, np.random.default_rng(seed))
     start, loss = time.perf_counter(), torch.tensor(0.0)
@@ -58,16 +64,24 @@ def train(seed: int = SEED, steps: int = STEPS, log=print) -> tuple[CharLSTM, di
         if step % 250 == 0 or step == steps - 1:
             log(f"step {step}: {loss.item() / math.log(2):.3f} bits per character "
                 f"({time.perf_counter() - start:.0f} s)")
-    return model.eval(), {"bits_per_char": loss.item() / math.log(2), "steps": steps, "seed": seed}
+    meta = {"bits_per_char": loss.item() / math.log(2), "steps": steps, "seed": seed, "lr": lr,
+            "continued": init is not None}
+    return model.eval(), meta
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    out = Path(argv[0]) if argv else Path(str(resources.files("unitscope.models") / "weights")) / WEIGHTS
-    model, meta = train()
+    parser = argparse.ArgumentParser(description="train text-toy on a fresh code world")
+    parser.add_argument("out", nargs="?", type=Path,
+                        default=Path(str(resources.files("unitscope.models") / "weights")) / WEIGHTS)
+    parser.add_argument("--steps", type=int, default=STEPS)
+    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--init", type=Path, help="continue from these text-toy weights")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    model, meta = train(args.seed, args.steps, args.lr, args.init)
     state = {"state_dict": model.state_dict(), "vocabulary": Vocabulary().alphabet, "meta": meta}
-    save_torch_atomic(state, out)
-    print(f"text-toy: {meta['bits_per_char']:.3f} bits per character; wrote {out}")
+    save_torch_atomic(state, args.out)
+    print(f"text-toy: {meta['bits_per_char']:.3f} bits per character; wrote {args.out}")
     return 0
 
 
