@@ -164,6 +164,14 @@ def test_a_non_numeric_value_names_its_column_and_row(capsys, table_csv, tmp_pat
     assert "column 'f2' row 8" in err
 
 
+def test_image_only_flags_are_refused_not_ignored(capsys, tmp_path):
+    err = cli_error(capsys, ["dissect", "tabular-toy", "breast-cancer", "fc2", "--baseline", "random",
+                             "--out", str(tmp_path)])
+    assert "--baseline applies to image models only" in err
+    err = cli_error(capsys, ["visualize", "tabular-toy", "fc2:0", "--param", "maco", "--out", str(tmp_path)])
+    assert "--param" in err
+
+
 def test_visualize_without_statistics_asks_for_data(capsys, tmp_path):
     err = cli_error(capsys, ["visualize", PLANTED, "fc:0", "--steps", "2", "--out", str(tmp_path)])
     assert "--data TABLE.csv" in err

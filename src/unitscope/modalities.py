@@ -3,6 +3,7 @@ vectors (tabular) or character sequences (text). Image verbs call `delegate` fir
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,28 @@ def delegate(verb: str, model: Any, data: Any, settings: Any, out: str | Path | 
         done = ", ".join(v for m, v in MODULES if m == modality)
         raise BadInputError(f"{verb} works on image models only; {model.name} is a {modality} model "
                             f"(its verbs: {done})")
+    _refuse_image_options(settings, modality)
     module = importlib.import_module(MODULES[(modality, verb)])
     return module.run(model, data, settings, out, progress=progress)
+
+
+# settings that only image verbs read: set on a tabular or text model they are refused, not ignored
+IMAGE_ONLY = ("rotation", "baseline", "negative_dissect", "shard", "resume", "size", "param", "diversity",
+              "variants", "maco_spectrum")
+
+
+def _refuse_image_options(settings: Any, modality: str) -> None:
+    """One line naming the first image-only setting changed from its default."""
+    if settings is None:
+        return
+    for field in dataclasses.fields(settings):
+        name = field.name
+        if name == "negative" and type(settings).__name__ == "DissectSettings":
+            name = "negative_dissect"
+        if name in IMAGE_ONLY and getattr(settings, field.name) != field.default:
+            flag = "--" + field.name.replace("_", "-")
+            raise BadInputError(f"{flag} applies to image models only; leave it out for this "
+                                f"{modality} model")
 
 
 def example_input(module: nn.Module, modality: str, batch: int) -> torch.Tensor:
