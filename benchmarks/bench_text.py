@@ -2,10 +2,10 @@
 
     .venv/bin/python benchmarks/bench_text.py [--chars 100000] [--seed 7]
 
-Dissects the LSTM of the trained `text-toy` and of the same architecture with random weights
-(seeds 0-2) on one code world never used in training, and prints, side by side, the units named
-(|r| >= 0.5), the best |r| per concept, and the units that track bracket depth or being inside a
-string with |r| >= 0.8 (Karpathy et al. 2015).
+Dissects the LSTM outputs and memory cells of the trained `text-toy` and of the same architecture
+with random weights (seeds 0-2) on one code world never used in training, and prints, side by
+side, the units named (|r| >= 0.5), the best |r| per concept, and the units that track bracket
+depth or being inside a string with |r| >= 0.8 (Karpathy et al. 2015).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from unitscope.models import load_model
 from unitscope.sequences.corpus import write_code_world
 
 
-def dissect(model, world: Path, out: Path) -> dict:
+def dissect(model, world: Path, out: Path, layer_name: str) -> dict:
     start = time.perf_counter()
-    result = run(model, str(world), DissectSettings(layers=("lstm",)), out, progress=False)
-    layer = result["layers"]["lstm"]
+    result = run(model, str(world), DissectSettings(layers=(layer_name,)), out, progress=False)
+    layer = result["layers"][layer_name]
     best: dict[str, float] = {}
     for unit in layer["units"]:
         for score in unit["concepts"]:
@@ -43,19 +43,25 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         world = write_code_world(Path(tmp) / "world", args.chars, args.seed)
-        rows = {"trained": dissect(load_model("text-toy", device="cpu"), world, Path(tmp) / "trained")}
-        for seed in range(3):
-            model = load_model("text-toy", weights=None, device="cpu", seed=seed)
-            rows[f"random (seed {seed})"] = dissect(model, world, Path(tmp) / f"random{seed}")
-    concepts = list(rows["trained"]["best"])
-    print(f"code world: {args.chars} characters, seed {args.seed}; text-toy lstm, 128 units")
+        rows = {}
+        for layer in ("lstm", "cells"):
+            trained = load_model("text-toy", device="cpu")
+            rows[f"trained {layer}"] = dissect(trained, world, Path(tmp) / f"trained-{layer}", layer)
+            for seed in range(3):
+                model = load_model("text-toy", weights=None, device="cpu", seed=seed)
+                out = Path(tmp) / f"random{seed}-{layer}"
+                rows[f"random {seed} {layer}"] = dissect(model, world, out, layer)
+    concepts = list(rows["trained lstm"]["best"])
+    print(f"code world: {args.chars} characters, seed {args.seed}; text-toy, 128 units per layer "
+          "(lstm: the output h; cells: the memory cells c)")
     header = "  ".join(f"{c[:14]:>14}" for c in concepts)
     print(f"{'weights':<18} {'named':>5}  {header}  karpathy units")
     for name, row in rows.items():
         print(f"{name:<18} {row['named']:>5}  " + "  ".join(f"{row['best'][c]:>14.3f}" for c in concepts)
               + f"  {len(row['karpathy'])} ({', '.join(row['karpathy'][:4])})")
-    print("trained labels: " + ", ".join(rows["trained"]["labels"]))
-    print(f"dissect time per model: {rows['trained']['seconds']:.1f} s")
+    for layer in ("lstm", "cells"):
+        print(f"trained {layer} labels: " + ", ".join(rows[f"trained {layer}"]["labels"]))
+        print(f"dissect time, {layer}: {rows[f'trained {layer}']['seconds']:.1f} s")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ FULL = Plan(images=2000, example_units=[*CONV, "fc8"], k=6, dissect_layers=CONV,
             rotation=[0.25, 0.5, 0.75, 1.0], visual_units=["conv5", "fc8"], steps=256,
             variants_units=["conv5:0-3"], n_variants=3, trees=3, tree_k=5, tree_nodes=100,
             graph_images=64, graph_layers=None, tabular_units=["fc1", "fc2"], text_chars=100_000,
-            text_units=["lstm"])
+            text_units=["lstm", "cells"])
 QUICK = Plan(images=150, example_units=["conv5:0-7", "fc8:0-3"], k=3, dissect_layers=["conv5"],
              rotation=[1.0], visual_units=["conv5:0-3", "fc8:0-1"], steps=16,
              variants_units=["conv5:0"], n_variants=2, trees=1, tree_k=3, tree_nodes=8,
@@ -221,7 +221,7 @@ def _text(run_dir: Path, plan: Plan, progress: bool) -> None:
     model = load_model("text-toy")
     examples.run(model, world, examples.ExamplesSettings(units=plan.text_units, top_k=5), run_dir,
                  progress=progress)
-    run(model, world, DissectSettings(layers=("lstm",)), run_dir, progress=progress)
+    run(model, world, DissectSettings(layers=("lstm", "cells")), run_dir, progress=progress)
     visualize.run(model, None, visualize.VisualizeSettings(units=plan.text_units, steps=100, lr=0.5),
                   run_dir, progress=progress)
     _explore(run_dir, progress)

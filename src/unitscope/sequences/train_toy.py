@@ -55,7 +55,7 @@ def train(seed: int = SEED, steps: int = STEPS, lr: float = LR, init: Path | Non
     start, loss = time.perf_counter(), torch.tensor(0.0)
     for step in range(steps):
         x, y = next(source)
-        loss = nn.functional.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss = nn.functional.cross_entropy(model.logits(x).flatten(0, 1), y.flatten())
         optimizer.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
