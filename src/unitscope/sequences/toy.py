@@ -40,12 +40,12 @@ class CharLSTM(nn.Module):
     """embed -> lstm (batch first) -> head: next-character logits at every position; `cells`
     reads the LSTM's memory cells as a layer of their own (no weights of its own)."""
 
-    def __init__(self, vocabulary_size: int) -> None:
+    def __init__(self, vocabulary_size: int, hidden: int = HIDDEN) -> None:
         super().__init__()
         self.embed = nn.Embedding(vocabulary_size, EMBED)
-        self.lstm = nn.LSTM(EMBED, HIDDEN, batch_first=True)
+        self.lstm = nn.LSTM(EMBED, hidden, batch_first=True)
         self.cells = CellStates()
-        self.head = nn.Linear(HIDDEN, vocabulary_size)
+        self.head = nn.Linear(hidden, vocabulary_size)
 
     def logits(self, ids: torch.Tensor) -> torch.Tensor:
         """The next-character logits alone (training: no step-by-step cell loop)."""
@@ -63,7 +63,7 @@ def load_text_toy(weights: str | Path | None) -> Model:
     """The trained LSTM ("DEFAULT"), random weights (None) or a state_dict file."""
     shipped = _shipped()
     vocabulary = Vocabulary(shipped["vocabulary"]) if shipped else Vocabulary()
-    module = CharLSTM(vocabulary.size)
+    module = CharLSTM(vocabulary.size, shipped.get("meta", {}).get("hidden", HIDDEN))
     state = shipped.get("state_dict") if weights == "DEFAULT" else (
         None if weights is None else read_state_dict(weights))
     if state is not None:

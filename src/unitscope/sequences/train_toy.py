@@ -19,7 +19,7 @@ from torch import nn
 
 from ..rundir import save_torch_atomic
 from .codeworld import generate
-from .toy import WEIGHTS, CharLSTM
+from .toy import HIDDEN, WEIGHTS, CharLSTM
 from .vocabulary import UNKNOWN, Vocabulary
 from .windows import spans
 
@@ -42,11 +42,11 @@ def batches(text: str, vocabulary: Vocabulary, rng: np.random.Generator):
 
 
 def train(seed: int = SEED, steps: int = STEPS, lr: float = LR, init: Path | None = None,
-          log=print) -> tuple[CharLSTM, dict[str, float]]:
+          hidden: int = HIDDEN, log=print) -> tuple[CharLSTM, dict[str, float]]:
     """Adam with a cosine schedule on windows of a fresh code world; `init`: continue from weights."""
     torch.manual_seed(seed)
     vocabulary = Vocabulary()
-    model = CharLSTM(vocabulary.size)
+    model = CharLSTM(vocabulary.size, hidden)
     if init is not None:
         model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True)["state_dict"])
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -65,7 +65,7 @@ def train(seed: int = SEED, steps: int = STEPS, lr: float = LR, init: Path | Non
             log(f"step {step}: {loss.item() / math.log(2):.3f} bits per character "
                 f"({time.perf_counter() - start:.0f} s)")
     meta = {"bits_per_char": loss.item() / math.log(2), "steps": steps, "seed": seed, "lr": lr,
-            "continued": init is not None}
+            "continued": init is not None, "hidden": hidden}
     return model.eval(), meta
 
 
@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=LR)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--init", type=Path, help="continue from these text-toy weights")
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="LSTM units")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    model, meta = train(args.seed, args.steps, args.lr, args.init)
+    model, meta = train(args.seed, args.steps, args.lr, args.init, args.hidden)
     state = {"state_dict": model.state_dict(), "vocabulary": Vocabulary().alphabet, "meta": meta}
     save_torch_atomic(state, args.out)
     print(f"text-toy: {meta['bits_per_char']:.3f} bits per character; wrote {args.out}")
