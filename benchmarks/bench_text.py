@@ -52,7 +52,8 @@ def main() -> None:
                 out = Path(tmp) / f"random{seed}-{layer}"
                 rows[f"random {seed} {layer}"] = dissect(model, world, out, layer)
     concepts = list(rows["trained lstm"]["best"])
-    print(f"code world: {args.chars} characters, seed {args.seed}; text-toy, 128 units per layer "
+    units = load_model("text-toy", device="cpu").module.lstm.hidden_size
+    print(f"code world: {args.chars} characters, seed {args.seed}; text-toy, {units} units per layer "
           "(lstm: the output h; cells: the memory cells c)")
     header = "  ".join(f"{c[:14]:>14}" for c in concepts)
     print(f"{'weights':<18} {'named':>5}  {header}  karpathy units")

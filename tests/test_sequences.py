@@ -32,9 +32,12 @@ def counter():
 
 
 def test_the_lexer_labels_strings_comments_brackets_and_numbers():
-    text = 'f("(", [12]) # a (\nx1 = 3.5\n'
+    text = 'f("(", [12]) # a (\nx1 = 3.5\n{ y }\n'
     labels = scan(text)
     assert labels["bracket_depth"].tolist()[:12] == [0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 0]  # "(" in a string
+    block = text.index("{")
+    assert labels["block_depth"][block - 1:block + 6].tolist() == [0, 1, 1, 1, 1, 0, 0]
+    assert labels["bracket_depth"][block] == 0 and labels["block_depth"][:block].max() == 0
     assert labels["inside_string"].tolist()[:6] == [0, 0, 1, 1, 1, 0]
     assert labels["inside_comment"][13:18].tolist() == [1, 1, 1, 1, 1] and labels["bracket_depth"][17] == 0
     assert labels["inside_number"][8:10].tolist() == [1, 1]
@@ -72,7 +75,7 @@ def test_the_planted_counter_is_named_bracket_depth(counter, world, tmp_path):
     assert counter.modality == "text"
     result = run(counter, str(world), DissectSettings(layers=("counter",)), tmp_path)
     unit = result["layers"]["counter"]["units"][0]
-    # it also counts the brackets inside strings and comments, which the lexer's depth skips: r ~0.67
+    # it also counts the brackets inside strings and comments, which the lexer's depth skips
     assert unit["label"] == "bracket_depth" and unit["r"] > 0.6 and unit["named"]
     assert all(abs(c["r"]) < unit["r"] for c in unit["concepts"][1:])
     assert result.to_pandas().loc[0, "label"] == "bracket_depth"
@@ -82,8 +85,9 @@ def test_the_planted_counters_top_examples_are_deep_in_brackets(counter, world, 
     depth = read_corpus(world).concepts["bracket_depth"]
     result = run(counter, str(world), ExamplesSettings(units=("counter:0",), top_k=5), tmp_path)
     top = result["units"][0]["top"]
-    assert np.mean([e["concepts"]["bracket_depth"] for e in top]) >= np.percentile(depth, 90)
-    assert all(e["text"][e["offset"]] in "([{" or e["concepts"]["bracket_depth"] > 0 for e in top)
+    # the counter also counts the brackets in strings, so its top windows are deep, not all deepest
+    assert np.mean([e["concepts"]["bracket_depth"] for e in top]) >= 2 * depth.mean()
+    assert all(e["text"][e["offset"]] in "([" or e["concepts"]["bracket_depth"] > 0 for e in top)
     bottom = result["units"][0]["bottom"]
     assert max(e["activation"] for e in bottom) <= min(e["activation"] for e in top)
     assert len({e["position"] for e in top}) == 5
@@ -93,8 +97,8 @@ def test_visualize_finds_a_string_of_open_brackets(counter, tmp_path):
     settings = VisualizeSettings(units=("counter:0",), steps=60, lr=0.5, length=12, negative=True)
     result = run(counter, None, settings, tmp_path)
     best, worst = result["units"]
-    assert all(char in "([{" for char in best["text"]) and best["activation"] == 12
-    assert all(char in ")]}" for char in worst["text"]) and worst["activation"] == -12
+    assert all(char in "([" for char in best["text"]) and best["activation"] == 12
+    assert all(char in ")]" for char in worst["text"]) and worst["activation"] == -12
     assert (tmp_path / "visualize" / "strings.csv").is_file()
 
 
@@ -129,8 +133,9 @@ def test_dissect_needs_labels(capsys, tmp_path):
 
 
 def test_text_toy_names_more_units_than_random_weights(world, tmp_path):
-    """Training names more units than random weights have, and a memory cell tracks bracket depth
-    far better than any random one (Karpathy et al. 2015; 0.79 vs 0.34 on a 100k-character world)."""
+    """Training names more units than random weights have, and one memory cell tracks bracket depth
+    with |r| >= 0.8, far better than any random one (Karpathy et al. 2015; 0.95 vs 0.46 on a
+    100k-character world)."""
     settings = DissectSettings(layers=("lstm", "cells"))
     trained = run(load_model("text-toy", device="cpu"), str(world), settings, tmp_path / "trained")
     random = run(load_model("text-toy", weights=None, device="cpu", seed=0), str(world), settings,
@@ -142,7 +147,7 @@ def test_text_toy_names_more_units_than_random_weights(world, tmp_path):
         return max(abs(c["r"]) for u in result["layers"]["cells"]["units"] for c in u["concepts"]
                    if c["concept"] == "bracket_depth")
 
-    assert best_depth(trained) >= 0.7 and best_depth(trained) > 2 * best_depth(random)
+    assert best_depth(trained) >= 0.8 and best_depth(trained) > 1.6 * best_depth(random)
 
 
 def test_cells_are_the_lstms_memory(world):

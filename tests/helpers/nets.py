@@ -297,8 +297,8 @@ class CumulativeSum(nn.Module):
 
 
 class BracketCounter(nn.Module):
-    """counter:0 = open minus closed brackets read so far ( [ { +1, ) ] } -1); counter:1 = how many
-    newlines were read. Character ids follow the default unitscope vocabulary."""
+    """counter:0 = open minus closed expression brackets read so far (( [ +1, ) ] -1); counter:1 =
+    how many newlines were read. Character ids follow the default unitscope vocabulary."""
 
     def __init__(self) -> None:
         from unitscope.sequences.vocabulary import DEFAULT_ALPHABET
@@ -308,7 +308,7 @@ class BracketCounter(nn.Module):
         self.embed = nn.Embedding(len(DEFAULT_ALPHABET) + 1, 2)
         with torch.no_grad():
             self.embed.weight.zero_()
-            for char, step in zip("([{)]}", (1, 1, 1, -1, -1, -1), strict=True):
+            for char, step in zip("([)]", (1, 1, -1, -1), strict=True):
                 self.embed.weight[DEFAULT_ALPHABET.index(char) + 1, 0] = step
             self.embed.weight[DEFAULT_ALPHABET.index("\n") + 1, 1] = 1
         self.counter = CumulativeSum()

@@ -12,7 +12,10 @@ WORDS = ["hello", "world", "the", "value", "is", "not", "ready", "error", "at", 
          "a", "b", "c", "(", ")", "[", "]", "{", "}"]  # brackets inside strings do not nest
 OPERATORS = [" + ", " - ", " * ", " / ", " == ", " < ", " > "]
 CONCEPTS = {
-    "bracket_depth": ("numeric", "open minus closed brackets ( [ { outside strings and comments"),
+    "bracket_depth": ("numeric", "open minus closed ( and [ outside strings and comments: the "
+                      "nesting of an expression (Karpathy et al.'s bracket neuron)"),
+    "block_depth": ("numeric", "open minus closed { } outside strings and comments: the nesting "
+                    "of blocks, which sets a line's indent"),
     "inside_string": ("binary", "inside a double-quoted string, the quotes included"),
     "inside_comment": ("binary", "inside a # comment, up to the end of its line"),
     "position_in_line": ("numeric", "characters since the last newline (0 = first of a line)"),
@@ -92,7 +95,7 @@ def scan(text: str) -> dict[str, np.ndarray]:
     n = len(text)
     out = {name: np.zeros(n, np.int16 if kind == "binary" else np.int32)
            for name, (kind, _) in CONCEPTS.items()}
-    depth = column = 0
+    depth = blocks = column = 0
     in_string = in_comment = False
     previous = "\n"
     for i, char in enumerate(text):
@@ -110,15 +113,20 @@ def scan(text: str) -> dict[str, np.ndarray]:
             out["inside_string"][i] = 1
         elif char == "#":
             in_comment = True
-        elif char in "([{":
+        elif char in "([":
             depth += 1
-        elif char in ")]}":
+        elif char in ")]":
             depth = max(0, depth - 1)
+        elif char == "{":
+            blocks += 1
+        elif char == "}":
+            blocks = max(0, blocks - 1)
         elif char.isdigit() or (char == "." and previous.isdigit()):
             starts = not (previous.isalpha() or previous == "_")
             out["inside_number"][i] = starts or out["inside_number"][i - 1]
         out["inside_comment"][i] = in_comment
         out["bracket_depth"][i] = depth
+        out["block_depth"][i] = blocks
         column = 0 if char == "\n" else column + 1
         previous = char
     return out
