@@ -76,7 +76,10 @@ def _run(args: argparse.Namespace) -> int:
             warnings.simplefilter("default")
             code = args._run(args)
     except UnitscopeError as exc:
-        print(f"unitscope: error: {exc}", file=sys.stderr)
+        # one write of the whole line: the ranks of a torchrun job share stderr, and print's two
+        # writes (text, then newline) let their lines run together
+        sys.stderr.write(f"unitscope: error: {exc}\n")
+        sys.stderr.flush()
         return 2
     except KeyboardInterrupt:
         print("unitscope: interrupted", file=sys.stderr)
