@@ -44,15 +44,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         world = write_code_world(Path(tmp) / "world", args.chars, args.seed)
         rows = {}
+        trained = load_model("text-toy", device="cpu")
         for layer in ("lstm", "cells"):
-            trained = load_model("text-toy", device="cpu")
             rows[f"trained {layer}"] = dissect(trained, world, Path(tmp) / f"trained-{layer}", layer)
             for seed in range(3):
                 model = load_model("text-toy", weights=None, device="cpu", seed=seed)
                 out = Path(tmp) / f"random{seed}-{layer}"
                 rows[f"random {seed} {layer}"] = dissect(model, world, out, layer)
     concepts = list(rows["trained lstm"]["best"])
-    units = load_model("text-toy", device="cpu").module.lstm.hidden_size
+    units = trained.module.lstm.hidden_size
     print(f"code world: {args.chars} characters, seed {args.seed}; text-toy, {units} units per layer "
           "(lstm: the output h; cells: the memory cells c)")
     header = "  ".join(f"{c[:14]:>14}" for c in concepts)
